@@ -1,0 +1,50 @@
+# Two commands:  make lab   (set up, open the course)   make test   (set up, run every check)
+# Variables: PYTHON (interpreter used to create .venv), VENV, LAB_ARGS (e.g. LAB_ARGS=--no-browser
+# for a headless server), PTM_PRESET for notebook runs (test uses smoke), PYTEST_ARGS.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ptm-course-installed
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+TORCH_LOCAL ?= torch==2.13.0
+
+# Offline-first: no hub downloads during checks; one thread per kernel keeps small loops steady.
+TEST_ENV := OMP_NUM_THREADS=1 PTM_PRESET=smoke HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 \
+	PYDEVD_DISABLE_FILE_VALIDATION=1 MPLBACKEND=Agg
+
+.PHONY: setup lab test test-fast data clean-venv
+
+setup: $(STAMP)
+
+# (Re)install when pyproject changes. torch: keep an installed one; else take a CPU wheel
+# lying on this machine's pip find-links if there is one (no download); else pip's normal torch.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if ! $(PY) -c "import torch" 2>/dev/null; then \
+		$(PY) -m pip install -q --no-index "$(TORCH_LOCAL)" 2>/dev/null \
+		&& echo "setup: installed $(TORCH_LOCAL) from a local wheel" \
+		|| echo "setup: no local torch wheel; pip will install its default torch"; \
+	fi
+	$(PY) -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import ptm_course, torch, nbval, jupytext; print('setup: ptm_course', ptm_course.__version__, '| torch', torch.__version__)"
+	@touch $(STAMP)
+
+data: $(STAMP)
+	$(VENV)/bin/ptm-course data prepare
+
+lab: data
+	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS)
+
+test: data
+	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope -p no:cacheprovider \
+		--nbval-lax --nbval-current-env $(PYTEST_ARGS) \
+		tests/ notebooks/ solutions/ exercises/
+
+# Unit tests only (no notebooks): the quick loop while developing.
+test-fast: data
+	$(TEST_ENV) $(PY) -m pytest -n 2 -q $(PYTEST_ARGS) tests/
+
+clean-venv:
+	rm -rf $(VENV)

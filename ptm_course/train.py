@@ -1,0 +1,513 @@
+"""One small training loop for every model in the course.
+
+    history = fit(model, loader, loss_fn, max_steps=1_000, lr=3e-4, warmup_steps=100,
+                  eval_fn=evaluate, eval_every=200, checkpoint_dir="runs/bigram")
+    plot_history(history)          # from ptm_course.viz; nothing is plotted inside the loop
+
+The contract is the one every chapter follows: ``loss_fn(model, batch) -> (loss, metrics)``
+where ``metrics`` is a dict of floats (or 0-d tensors) to log beside the loss, and
+``eval_fn(model) -> dict`` is called under ``torch.no_grad()`` with the model in eval mode.
+
+What the loop does, in order, each step: move the batch to the device, forward and loss under
+autocast (bf16 on GPUs that support it, fp16 with a GradScaler otherwise, off on CPU), backward,
+clip the gradient norm, optimizer step, learning-rate schedule step (linear warmup, then
+linear or cosine decay). Every ``log_every`` steps it appends the mean loss and metrics to the
+history; every ``eval_every`` steps it evaluates; every ``checkpoint_every`` steps it writes a
+checkpoint (safetensors + JSON, into a temporary folder renamed into place: atomic).
+
+Resuming (``resume=True``) restores model, optimizer, schedule, scaler, history and every random
+number generator, and skips the batches of the interrupted epoch that were already used. The
+data order of epoch ``e`` depends only on ``seed + e``, so a resumed run continues exactly as an
+uninterrupted one (a test checks the final weights are bit-identical).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from .io import atomic_write_json, atomic_write_text
+from .utils import amp_dtype, autocast, get_device, grad_scaler
+
+__all__ = [
+    "History",
+    "fit",
+    "load_model_weights",
+    "lr_schedule",
+    "make_optimizer",
+    "save_model_weights",
+    "to_device",
+]
+
+LossFn = Callable[[torch.nn.Module, Any], "tuple[torch.Tensor, Mapping[str, Any]]"]
+
+
+# --------------------------------------------------------------------------------------------
+# History
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """What a run logged: ``train`` and ``eval`` are lists of ``{"step": ..., key: value}``.
+
+    >>> h = History(train=[{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.5}])
+    >>> h.series("loss")
+    ([10, 20], [2.0, 1.5])
+    >>> h.last("loss")
+    1.5
+    """
+
+    train: list[dict[str, float]] = field(default_factory=list)
+    eval: list[dict[str, float]] = field(default_factory=list)
+
+    def _rows(self, split: str) -> list[dict[str, float]]:
+        if split not in ("train", "eval"):
+            raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+        return self.train if split == "train" else self.eval
+
+    def series(self, key: str, split: str = "train") -> tuple[list[int], list[float]]:
+        """Steps and values of ``key`` (rows without it are skipped)."""
+        rows = [r for r in self._rows(split) if key in r]
+        return [int(r["step"]) for r in rows], [float(r[key]) for r in rows]
+
+    def last(self, key: str, split: str = "train") -> float:
+        """The latest value of ``key``; a clear error if it was never logged."""
+        for row in reversed(self._rows(split)):
+            if key in row:
+                return float(row[key])
+        known = sorted({k for r in self._rows(split) for k in r} - {"step"})
+        raise KeyError(f"no {split} value for {key!r}; logged keys: {known}")
+
+    def keys(self, split: str = "train") -> list[str]:
+        return sorted({k for r in self._rows(split) for k in r} - {"step", "epoch"})
+
+    def to_dict(self) -> dict:
+        return {"train": self.train, "eval": self.eval}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "History":
+        return cls(train=[dict(r) for r in d.get("train", [])], eval=[dict(r) for r in d.get("eval", [])])
+
+
+# --------------------------------------------------------------------------------------------
+# Pieces: device transfer, optimizer, schedule
+# --------------------------------------------------------------------------------------------
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move every tensor in a (nested) tuple / list / dict batch to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        moved = [to_device(v, device) for v in batch]
+        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
+    return batch
+
+
+def make_optimizer(
+    model: torch.nn.Module,
+    name: str = "adamw",
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+) -> torch.optim.Optimizer:
+    """AdamW / Adam / SGD over the trainable parameters.
+
+    Weight decay is applied to matrices only: biases and LayerNorm weights (1-D tensors) are
+    not decayed, as in BERT and GPT. On CUDA the fused AdamW kernel is used.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+    name = name.lower()
+    fused = all(p.is_cuda for p in params)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=betas)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}; use 'adamw', 'adam' or 'sgd', or pass an Optimizer")
+
+
+def lr_schedule(step: int, total_steps: int, warmup_steps: int = 0, kind: str = "linear", min_ratio: float = 0.0) -> float:
+    """Multiplier of the base learning rate at ``step``: warmup from 0, then decay to ``min_ratio``.
+
+    >>> [round(lr_schedule(s, 10, warmup_steps=2), 3) for s in (0, 1, 2, 6, 10)]
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    if kind not in ("linear", "cosine", "constant"):
+        raise ValueError(f"unknown schedule {kind!r}; use 'linear', 'cosine' or 'constant'")
+    if warmup_steps > 0 and step < warmup_steps:
+        return step / warmup_steps
+    if kind == "constant":
+        return 1.0
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    if kind == "linear":
+        decayed = 1.0 - progress
+    else:
+        decayed = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return min_ratio + (1.0 - min_ratio) * decayed
+
+
+# --------------------------------------------------------------------------------------------
+# Model weights on their own (for sharing a trained model between chapters)
+# --------------------------------------------------------------------------------------------
+
+
+def save_model_weights(model: torch.nn.Module, directory: str | os.PathLike, config: Mapping | None = None) -> Path:
+    """Write ``model.safetensors`` (+ ``config.json``) into ``directory``, atomically.
+
+    Both files are written into a temporary folder that is then renamed into place, so a crash
+    never leaves a half-written model. Tied weights are stored once.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        save_model(model, str(tmp / "model.safetensors"))
+        if config is not None:
+            (tmp / "config.json").write_text(json.dumps(dict(config), indent=2) + "\n", encoding="utf-8")
+        _replace_dir(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return directory
+
+
+def load_model_weights(model: torch.nn.Module, directory: str | os.PathLike, strict: bool = True) -> torch.nn.Module:
+    """Load ``model.safetensors`` from ``directory`` into ``model`` (shapes must match)."""
+    path = Path(directory) / "model.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"no model.safetensors in {directory}; save one with save_model_weights(model, {str(directory)!r})")
+    missing, unexpected = load_model(model, str(path), strict=False)
+    if strict and (missing or unexpected):
+        raise ValueError(
+            f"{path} does not fit this model: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}; "
+            "was it saved from a model with another configuration?"
+        )
+    return model
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move folder ``src`` to ``dst``, replacing an existing ``dst`` with one rename each."""
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.rename(dst, old)
+        os.rename(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(src, dst)
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints (model + optimizer + schedule + RNG + history)
+# --------------------------------------------------------------------------------------------
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+    }
+
+
+def _set_rng_state(state: Mapping, tensors: Mapping[str, torch.Tensor]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state((n[0], np.asarray(n[1], dtype=np.uint32), n[2], n[3], n[4]))
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _save_checkpoint(directory: Path, model, optimizer, scaler, trainer_state: dict, keep: int) -> Path:
+    step = trainer_state["step"]
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"step-{step:08d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".step-{step:08d}.", dir=directory))
+    try:
+        save_model(model, str(tmp / "model.safetensors"))
+        opt_state = optimizer.state_dict()
+        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            for i, s in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i:02d}"] = s
+        scalars: dict[str, dict[str, Any]] = {}
+        for pid, pstate in opt_state["state"].items():
+            for k, v in pstate.items():
+                if isinstance(v, torch.Tensor):
+                    tensors[f"optim.{pid}.{k}"] = v.detach().cpu().contiguous()
+                else:
+                    scalars.setdefault(str(pid), {})[k] = v
+        save_file(tensors, str(tmp / "trainer.safetensors"), metadata={"step": str(step)})
+        state = dict(trainer_state)
+        state["optimizer"] = {"param_groups": opt_state["param_groups"], "scalars": scalars}
+        state["scaler"] = scaler.state_dict()
+        state["rng"] = _rng_state()
+        (tmp / "trainer.json").write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        _replace_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    atomic_write_text(directory / "latest", final.name + "\n")
+    old = sorted(p for p in directory.glob("step-*") if p.is_dir() and p != final)
+    for p in old[: max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(p, ignore_errors=True)
+    return final
+
+
+def _find_checkpoint(resume: bool | str | os.PathLike, checkpoint_dir: Path | None) -> Path | None:
+    if resume is False or resume is None:
+        return None
+    if resume is True:
+        if checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir= (the folder fit wrote checkpoints to)")
+        latest = checkpoint_dir / "latest"
+        if not latest.exists():
+            return None  # nothing to resume from: start fresh
+        path = checkpoint_dir / latest.read_text(encoding="utf-8").strip()
+    else:
+        path = Path(resume)
+    if not (path / "trainer.json").exists():
+        raise FileNotFoundError(f"{path} is not a checkpoint folder written by fit (no trainer.json)")
+    return path
+
+
+def _load_checkpoint(path: Path, model, optimizer, scaler, device) -> dict:
+    state = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
+    tensors = load_file(str(path / "trainer.safetensors"))
+    missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False, device=str(device))
+    if missing or unexpected:
+        raise ValueError(f"checkpoint {path} does not fit this model (missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
+    opt = state["optimizer"]
+    per_param: dict[int, dict[str, Any]] = {}
+    for key, t in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            per_param.setdefault(int(pid), {})[name] = t
+    for pid, vals in opt["scalars"].items():
+        per_param.setdefault(int(pid), {}).update(vals)
+    optimizer.load_state_dict({"state": per_param, "param_groups": opt["param_groups"]})
+    scaler.load_state_dict(state["scaler"])
+    state["_tensors"] = tensors
+    return state
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+
+
+def _as_float(v: Any) -> float:
+    return float(v.detach().float().item()) if isinstance(v, torch.Tensor) else float(v)
+
+
+def fit(
+    model: torch.nn.Module,
+    train_data: Iterable,
+    loss_fn: LossFn,
+    *,
+    max_steps: int | None = None,
+    epochs: int = 1,
+    lr: float = 1e-3,
+    optimizer: str | torch.optim.Optimizer = "adamw",
+    weight_decay: float = 0.0,
+    warmup_steps: int = 0,
+    schedule: str = "linear",
+    min_lr_ratio: float = 0.0,
+    grad_clip: float | None = 1.0,
+    device: str | torch.device = "auto",
+    amp: bool | None = None,
+    eval_fn: Callable[[torch.nn.Module], Mapping[str, Any]] | None = None,
+    eval_every: int | None = None,
+    log_every: int = 10,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int = 2,
+    resume: bool | str | os.PathLike = False,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "train",
+) -> History:
+    """Train ``model`` and return its :class:`History` (see the module docstring).
+
+    Args:
+        train_data: a DataLoader or any re-iterable of batches (iterated once per epoch).
+        loss_fn: ``loss_fn(model, batch) -> (loss, metrics)``.
+        max_steps: total optimizer steps; default ``epochs * len(train_data)``.
+        optimizer: ``"adamw"`` (default), ``"adam"``, ``"sgd"`` or a ready Optimizer.
+        warmup_steps, schedule, min_lr_ratio: learning-rate schedule (:func:`lr_schedule`).
+        grad_clip: max global gradient norm (``None`` to switch clipping off).
+        amp: ``None`` = autocast on GPU only; ``True`` forces it (bf16 on CPU); ``False`` off.
+        eval_fn, eval_every: evaluation callback and its period in steps (also run at the end).
+        checkpoint_dir, checkpoint_every, keep_checkpoints: where/when to write checkpoints
+            (the last one is always written at the end when a folder is given).
+        resume: ``True`` continues from the latest checkpoint in ``checkpoint_dir`` if there is
+            one; a path continues from that checkpoint folder.
+    """
+    dev = get_device(device)
+    model.to(dev)
+    if max_steps is None:
+        try:
+            per_epoch = len(train_data)  # type: ignore[arg-type]
+        except TypeError:
+            raise ValueError("train_data has no len(): pass max_steps= to say how long to train") from None
+        if per_epoch == 0:
+            raise ValueError("train_data is empty: there is nothing to train on")
+        max_steps = epochs * per_epoch
+    if max_steps <= 0:
+        raise ValueError(f"max_steps must be positive, got {max_steps}")
+    if log_every <= 0:
+        raise ValueError(f"log_every must be positive, got {log_every}")
+
+    opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(model, optimizer, lr, weight_decay)
+    for group in opt.param_groups:
+        group.setdefault("initial_lr", group["lr"])
+    base_lrs = [g["initial_lr"] for g in opt.param_groups]
+    dtype = amp_dtype(dev, amp)
+    scaler = grad_scaler(dev, dtype)
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+
+    history = History()
+    step, epoch, batch_in_epoch = 0, 0, 0
+    acc: dict[str, float] = {}
+    acc_n = 0
+    restored_rng: tuple[dict, dict] | None = None
+    ckpt = _find_checkpoint(resume, ckpt_dir)
+    if ckpt is not None:
+        state = _load_checkpoint(ckpt, model, opt, scaler, dev)
+        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        history = History.from_dict(state["history"])
+        acc, acc_n = state["acc"], state["acc_n"]
+        restored_rng = (state["rng"], state.pop("_tensors"))
+
+    def set_lr(s: int) -> float:
+        mult = lr_schedule(s, max_steps, warmup_steps, schedule, min_lr_ratio)
+        for g, base in zip(opt.param_groups, base_lrs):
+            g["lr"] = base * mult
+        return opt.param_groups[0]["lr"]
+
+    def run_eval() -> None:
+        if eval_fn is None:
+            return
+        was_training = model.training
+        model.eval()
+        with torch.no_grad(), autocast(dev, dtype=dtype, enabled=dtype is not None):
+            result = eval_fn(model)
+        model.train(was_training)
+        if not isinstance(result, Mapping):
+            raise TypeError(f"eval_fn must return a dict of metrics, got {type(result).__name__}")
+        history.eval.append({"step": step, **{k: _as_float(v) for k, v in result.items()}})
+
+    def save() -> None:
+        if ckpt_dir is None:
+            return
+        trainer_state = {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
+                         "history": history.to_dict(), "acc": acc, "acc_n": acc_n,
+                         "max_steps": max_steps, "seed": seed}
+        _save_checkpoint(ckpt_dir, model, opt, scaler, trainer_state, keep_checkpoints)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=max_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True)
+    model.train()
+    try:
+        while step < max_steps:
+            # The data order of an epoch depends only on (seed, epoch): resumable exactly.
+            torch.manual_seed(seed + epoch)
+            batches = iter(train_data)
+            for _ in range(batch_in_epoch):  # batches this epoch already used before a resume
+                next(batches)
+            if restored_rng is not None:
+                _set_rng_state(*restored_rng)
+                restored_rng = None
+            produced = batch_in_epoch > 0  # a resumed epoch may have no batch left
+            for batch in batches:
+                produced = True
+                lr_now = set_lr(step)
+                batch = to_device(batch, dev)
+                with autocast(dev, dtype=dtype, enabled=dtype is not None):
+                    out = loss_fn(model, batch)
+                if not (isinstance(out, tuple) and len(out) == 2):
+                    raise TypeError("loss_fn must return (loss, metrics_dict); got "
+                                    f"{type(out).__name__}")
+                loss, metrics = out
+                if not torch.isfinite(loss.detach()).all():
+                    raise FloatingPointError(
+                        f"the loss is {loss.item()} at step {step} (lr {lr_now:.3g}); lower lr, "
+                        "check the inputs, or use grad_clip"
+                    )
+                scaler.scale(loss).backward()
+                grad_norm = None
+                if grad_clip is not None:
+                    scaler.unscale_(opt)
+                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                batch_in_epoch += 1
+
+                acc["loss"] = acc.get("loss", 0.0) + _as_float(loss)
+                if grad_norm is not None:
+                    acc["grad_norm"] = acc.get("grad_norm", 0.0) + _as_float(grad_norm)
+                for k, v in (metrics or {}).items():
+                    acc[k] = acc.get(k, 0.0) + _as_float(v)
+                acc_n += 1
+                if step % log_every == 0 or step == max_steps:
+                    row = {"step": step, "epoch": epoch, "lr": lr_now}
+                    row.update({k: v / acc_n for k, v in acc.items()})
+                    history.train.append(row)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}")
+                    acc, acc_n = {}, 0
+                bar.update(1)
+                if eval_every and step % eval_every == 0:
+                    run_eval()
+                if checkpoint_every and step % checkpoint_every == 0 and step < max_steps:
+                    save()
+                if step >= max_steps:
+                    break
+            if not produced:
+                raise ValueError(f"train_data produced no batch in epoch {epoch}: is it an exhausted iterator? "
+                                 "pass a DataLoader or a list, which can be iterated again")
+            if step < max_steps or batch_in_epoch >= _len_or_inf(train_data):
+                epoch += 1
+                batch_in_epoch = 0
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted at step {step}/{max_steps}: returning the history so far"
+              + (f"; resume with fit(..., checkpoint_dir={str(ckpt_dir)!r}, resume=True)" if ckpt_dir else ""))
+        return history
+    bar.close()
+    if eval_fn is not None and (not history.eval or history.eval[-1]["step"] != step):
+        run_eval()
+    if ckpt_dir is not None:
+        save()
+    return history
+
+
+def _len_or_inf(data: Any) -> float:
+    try:
+        return len(data)
+    except TypeError:
+        return math.inf
