@@ -23,7 +23,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! $(PY) -c "import torch" 2>/dev/null; then \
-		$(PY) -m pip install -q --no-index "$(TORCH_LOCAL)" 2>/dev/null \
+		$(PY) -m pip install -q --no-index --no-deps "$(TORCH_LOCAL)" 2>/dev/null \
+		&& $(PY) -m pip install -q "$(TORCH_LOCAL)" 2>&1 | grep -v "^WARNING: Location"; \
+		$(PY) -c "import torch" 2>/dev/null \
 		&& echo "setup: installed $(TORCH_LOCAL) from a local wheel" \
 		|| echo "setup: no local torch wheel; pip will install its default torch"; \
 	fi
@@ -35,7 +37,7 @@ data: $(STAMP)
 	$(VENV)/bin/ptm-course data prepare
 
 lab: data
-	$(VENV)/bin/jupyter lab notebooks/ $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 test: data
 	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope -p no:cacheprovider \
