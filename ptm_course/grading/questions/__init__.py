@@ -1,0 +1,67 @@
+"""The questions of every exercise notebook, one module per chapter.
+
+To add chapter NN's exercises: write ``chNN.py`` with an ``EXERCISE = Exercise("NN", ...)``
+(see ``ch00.py``), add it to :data:`EXERCISES` below, and write the master notebook
+``solutions/NN_<topic>_exercises.ipynb`` that calls ``check("NN.<question>", ...)``.
+
+    >>> get_question("00.vocab").name
+    'build_vocab'
+    >>> [q.id for q in get_exercise("00").questions]
+    ['00.vocab', '00.bigrams', '00.perplexity', '00.reflection']
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..core import Exercise, Question
+from . import ch00
+from . import ch04, ch05, ch06  # chapters 04-06: encoders, RNN/LSTM, ELMo
+
+__all__ = ["EXERCISES", "UnknownQuestionError", "exercise_id_from_name", "get_exercise", "get_question"]
+
+EXERCISES: dict[str, Exercise] = {
+    ch00.EXERCISE.id: ch00.EXERCISE,
+    ch04.EXERCISE.id: ch04.EXERCISE,
+    ch05.EXERCISE.id: ch05.EXERCISE,
+    ch06.EXERCISE.id: ch06.EXERCISE,
+}
+
+
+class UnknownQuestionError(KeyError):
+    """A question or exercise id that no chapter defines."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes around it
+        return str(self.args[0])
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """The exercise with this id (``"00"``)."""
+    try:
+        return EXERCISES[str(exercise_id)]
+    except KeyError:
+        raise UnknownQuestionError(
+            f"unknown exercise {exercise_id!r}; the course has exercises {sorted(EXERCISES)}"
+        ) from None
+
+
+def get_question(question_id: str) -> Question:
+    """The question with this id (``"00.vocab"``)."""
+    exercise_id = str(question_id).split(".", 1)[0]
+    if exercise_id in EXERCISES:
+        for q in EXERCISES[exercise_id].questions:
+            if q.id == question_id:
+                return q
+    known = [q.id for ex in EXERCISES.values() for q in ex.questions]
+    raise UnknownQuestionError(f"unknown question {question_id!r}; known questions: {', '.join(known)}")
+
+
+def exercise_id_from_name(name: str) -> str | None:
+    """``"00"`` for ``00_overview_exercises.ipynb``; ``None`` when the name does not start with a number.
+
+    >>> exercise_id_from_name("solutions/00_overview_exercises.ipynb"), exercise_id_from_name("alice.ipynb")
+    ('00', None)
+    """
+    m = re.match(r"^(\d{2})_", Path(name).name)
+    return m.group(1) if m else None
