@@ -1,4 +1,4 @@
-# Two commands:  make lab   (set up, open the course)   make test   (set up, run every check)
+# Two commands:  make lab   (set up, open the course at notebooks/00_overview)   make test   (set up, run every check)
 # Variables: PYTHON (interpreter used to create .venv), VENV, LAB_ARGS (e.g. LAB_ARGS=--no-browser
 # for a headless server), PTM_PRESET for notebook runs (test uses smoke), PYTEST_ARGS.
 
@@ -37,7 +37,8 @@ data: $(STAMP)
 	$(VENV)/bin/ptm-course data prepare
 
 lab: data
-	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/00_overview.ipynb \
+		$(if $(filter 0,$(shell id -u)),--allow-root,) $(LAB_ARGS)
 
 test: data
 	$(TEST_ENV) $(PY) -m pytest -n 2 --dist loadscope -p no:cacheprovider \

@@ -13,6 +13,7 @@ import argparse
 import sys
 
 from . import data as data_mod
+from .grading.cli import add_subcommands as add_grading_subcommands
 
 
 def _cmd_data_list(args: argparse.Namespace) -> int:
@@ -79,12 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", help="data sets (default: all)")
     p.set_defaults(func=_cmd_data_verify)
 
-    try:
-        from .grading.cli import add_subcommands
-    except ImportError:  # pragma: no cover - grading is part of the package
-        pass
-    else:
-        add_subcommands(sub)
+    add_grading_subcommands(sub)  # `exercises build|check` and `grade`
     return parser
 
 
