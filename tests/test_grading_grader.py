@@ -206,6 +206,7 @@ def test_cli_grades_with_instructor_tests_and_a_default_exercise(tmp_path, capsy
     subs.mkdir()
     shutil.copy(CASES / "perfect.ipynb", subs / "ana.ipynb")
     shutil.copy(CASES / "partial.ipynb", subs / "ben.ipynb")
+    shutil.copy(CASES / "invalid_json.ipynb", subs / "dan.ipynb")
     anonymous = nbformat.read(CASES / "perfect.ipynb", as_version=4)  # no metadata, no number, no check()
     del anonymous.metadata["ptm_course"]
     anonymous.cells = [c for c in anonymous.cells if "check(" not in c.source and "summary(" not in c.source]
@@ -224,6 +225,10 @@ def test_cli_grades_with_instructor_tests_and_a_default_exercise(tmp_path, capsy
     assert rows[("ben", "00.vocab")]["points"] == "5"  # fails a public test, passes the hidden one
     assert rows[("ben", "00.bigrams")]["points"] == "0"
     assert rows[("cleo", "00.perplexity")]["status"] == "passed"  # graded as exercise 00 thanks to --exercise
+    # a notebook that could not run still shows the full maxima, so a class's totals add up
+    for question in ("00.vocab", "00.bigrams", "00.perplexity", "00.reflection"):
+        assert rows[("dan", question)]["status"] == "not graded"
+        assert rows[("dan", question)]["max_points"] == rows[("ana", question)]["max_points"]
     ana = (feedback / "ana.md").read_text(encoding="utf-8")
     assert "PASS  hidden min_count=3 on a longer text (2 pts)" in ana
     assert "Contrasts static (one vector per word) and contextual" in ana

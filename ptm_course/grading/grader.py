@@ -140,6 +140,28 @@ def _not_graded(exercise_id: str | None, reason: str) -> list[QuestionResult]:
     return [QuestionResult("", "", "", NOT_GRADED, 0.0, 0.0, reason)]
 
 
+def _complete_max_points(results: list[SubmissionResult], extra) -> None:
+    """Give "not graded" rows the same max_points as graded ones (instructor tests included).
+
+    A notebook that could not run never reached the instructor tests; without this its rows
+    would show only the public tests' points and a class's totals would not add up.
+    """
+    for res in results:
+        for q in res.questions:
+            if q.status != NOT_GRADED or not q.question:
+                continue
+            try:
+                question = get_question(q.question)
+            except UnknownQuestionError:
+                continue
+            full = question.max_points
+            if extra is not None:
+                if q.question in extra.rubrics:
+                    full = extra.rubrics[q.question].max_points
+                full += sum(t.points for t in extra.tests.get(q.question, ()))
+            q.max_points = full
+
+
 # --------------------------------------------------------------------------------------------
 # Finding submissions and their exercise
 # --------------------------------------------------------------------------------------------
@@ -705,6 +727,7 @@ def grade_folder(
         for t in threads:
             t.join()
     results.sort(key=lambda r: (r.learner, r.submission))
+    _complete_max_points(results, extra if tests_dir is not None else None)
     if out_csv is not None:
         write_csv(results, out_csv)
     if feedback_dir is not None:
