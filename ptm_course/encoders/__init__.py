@@ -1,0 +1,70 @@
+"""Contextual encoders (chapters 04–06): the encoder table, RNN/LSTM, ELMo.
+
+- :mod:`.encoders` — MLP, CNN, RNN, LSTM and Transformer sentence encoders behind one interface;
+- :mod:`.rnn` — the RNN and LSTM cells written out, gradient/state measurements, the LSTM LM
+  with truncated BPTT;
+- :mod:`.elmo` — character ids, CharCNN + Highway, the biLM, ScalarMix.
+"""
+
+from .elmo import (
+    BOS_CHAR,
+    BOS_TOKEN,
+    BOW_CHAR,
+    EOS_CHAR,
+    EOS_TOKEN,
+    EOW_CHAR,
+    N_CHARS,
+    PAD_CHAR,
+    BiLM,
+    BiLMBatch,
+    BiLMOutput,
+    CharCNN,
+    ELMoConfig,
+    Highway,
+    ScalarMix,
+    batch_to_char_ids,
+    bilm_loss,
+    bilm_targets,
+    make_bilm_batch,
+    reverse_padded,
+    word_char_ids,
+)
+from .encoders import (
+    ENCODER_KINDS,
+    CNNEncoder,
+    MLPEncoder,
+    RecurrentEncoder,
+    SentenceClassifier,
+    TransformerEncoder,
+    classification_loss,
+    classify_accuracy,
+    encode_texts,
+    make_encoder,
+    sequential_steps,
+    shuffle_tokens,
+    time_forward_backward,
+)
+from .rnn import (
+    BPTTBatches,
+    LMBatch,
+    LSTMCell,
+    LSTMLM,
+    LSTMLMConfig,
+    RNNCell,
+    TBPTTLoss,
+    evaluate_lm,
+    gradient_vs_distance,
+    state_changes,
+    unroll,
+)
+
+__all__ = [
+    "BOS_CHAR", "BOS_TOKEN", "BOW_CHAR", "EOS_CHAR", "EOS_TOKEN", "EOW_CHAR", "N_CHARS", "PAD_CHAR",
+    "BiLM", "BiLMBatch", "BiLMOutput", "CharCNN", "ELMoConfig", "Highway", "ScalarMix",
+    "batch_to_char_ids", "bilm_loss", "bilm_targets", "make_bilm_batch", "reverse_padded", "word_char_ids",
+    "ENCODER_KINDS", "CNNEncoder", "MLPEncoder", "RecurrentEncoder", "SentenceClassifier", "TransformerEncoder",
+    "classification_loss", "classify_accuracy", "encode_texts", "make_encoder", "sequential_steps",
+    "shuffle_tokens", "time_forward_backward",
+    "BPTTBatches", "LMBatch", "LSTMCell", "LSTMLM", "LSTMLMConfig", "RNNCell", "TBPTTLoss", "evaluate_lm",
+    "gradient_vs_distance", "state_changes", "unroll",
+]
