@@ -14,6 +14,7 @@ from .registry import (
     prepare,
     verify,
 )
+from . import sets_bert  # noqa: F401  (registers BERT chapters' data)
 from .vocab import Vocab, wikitext_tokens, word_tokenize
 
 __all__ = [

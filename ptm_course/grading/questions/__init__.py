@@ -18,6 +18,7 @@ from pathlib import Path
 from ..core import Exercise, Question
 from . import ch00
 from . import ch04, ch05, ch06  # chapters 04-06: encoders, RNN/LSTM, ELMo
+from . import ch07, ch08  # chapters 07-08: BERT pre-training and fine-tuning
 
 __all__ = ["EXERCISES", "UnknownQuestionError", "exercise_id_from_name", "get_exercise", "get_question"]
 
@@ -26,6 +27,8 @@ EXERCISES: dict[str, Exercise] = {
     ch04.EXERCISE.id: ch04.EXERCISE,
     ch05.EXERCISE.id: ch05.EXERCISE,
     ch06.EXERCISE.id: ch06.EXERCISE,
+    ch07.EXERCISE.id: ch07.EXERCISE,
+    ch08.EXERCISE.id: ch08.EXERCISE,
 }
 
 

@@ -1,0 +1,204 @@
+"""MLM training-step throughput: the course's BERT vs Hugging Face transformers, side by side.
+
+    python benchmarks/transformer_throughput.py                        # GPU: BERT-base, batch 128 x 128
+    python benchmarks/transformer_throughput.py --device cpu --small   # CPU: a small shape, minutes
+    python benchmarks/transformer_throughput.py --out benchmarks/results/transformer_throughput_gpu.md
+
+Same configuration (converted with ``bert_config_to_hf``), same random-init weights (copied),
+same batches (random token ids, 15 % masked with the course's ``mask_tokens``), same optimizer
+(AdamW, fused on CUDA), bf16 autocast on GPUs that support it. One training step = forward,
+loss, backward, optimizer step. Rows:
+
+* ``hf``: ``transformers.BertForMaskedLM`` (SDPA attention) with ``labels=``: logits at every position;
+* ``course``: ``BertForMaskedLM`` + ``mlm_loss``: the vocabulary projection only at masked positions;
+* ``course (all positions)``: the same model, logits at every position (the like-for-like row);
+
+each eager and, with ``--compile`` (default on CUDA), under ``torch.compile``. Tokens/s counts
+every input token (batch x sequence). MFU = achieved model FLOP/s / peak, with model FLOPs per
+token = 6·N (non-embedding matmul parameters) + 12·L·H·T (attention) + 6·H·V·p (the decoder on a
+fraction p of the positions: 1 for rows with all positions, the mask rate for ``course``); the
+peak is the card's bf16 dense figure (H100/H200: 989 TFLOP/s) or ``--peak-tflops``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ptm_course.data.masking import SpecialTokens, mask_tokens  # noqa: E402
+from ptm_course.models.bert import BertConfig, BertForMaskedLM, mlm_loss  # noqa: E402
+from ptm_course.models.hf_loading import bert_config_to_hf, load_hf_weights  # noqa: E402
+
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0, "A10": 125.0}
+
+
+def peak_tflops(device: torch.device, override: float | None) -> float | None:
+    if override is not None:
+        return override
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def flops_per_token(cfg: BertConfig, T: int, decoder_fraction: float) -> float:
+    L, H, F, V = cfg.n_layers, cfg.d_model, cfg.d_ff, cfg.vocab_size
+    n_matmul = L * (4 * H * H + 2 * H * F) + H * H  # attention + FFN + MLM transform
+    return 6 * n_matmul + 12 * L * H * T + 6 * H * V * decoder_fraction
+
+
+def make_batches(cfg: BertConfig, B: int, T: int, n: int, device: torch.device, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    sp = SpecialTokens(pad=0, unk=100, cls=101, sep=102, mask=103)
+    out = []
+    for _ in range(n):
+        ids = torch.randint(1000, cfg.vocab_size, (B, T), generator=g)
+        ids[:, 0], ids[:, -1] = sp.cls, sp.sep
+        masked, labels = mask_tokens(ids, sp, cfg.vocab_size, generator=g)
+        out.append({
+            "input_ids": masked.to(device), "token_type_ids": torch.zeros_like(masked).to(device),
+            "attention_mask": torch.ones_like(masked).to(device), "mlm_labels": labels.to(device),
+        })
+    return out
+
+
+def time_steps(step, batches: list[dict], warmup: int, steps: int, device: torch.device) -> float:
+    """Seconds per step, measured after ``warmup`` steps (compilation happens there)."""
+    for i in range(warmup):
+        step(batches[i % len(batches)])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(batches[i % len(batches)])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    ap.add_argument("--small", action="store_true", help="a small shape for CPU (4 layers, H=256, batch 8 x 64)")
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--seq", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--compile", dest="compile", action="store_true", default=None, help="also torch.compile (default: on CUDA)")
+    ap.add_argument("--no-compile", dest="compile", action="store_false")
+    ap.add_argument("--peak-tflops", type=float, default=None, help="peak FLOP/s of the device for MFU")
+    ap.add_argument("--out", default=None, help="write the markdown table here too")
+    args = ap.parse_args()
+
+    import transformers
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    if args.small:
+        cfg = BertConfig.small(vocab_size=30522, max_len=512, dropout=0.0, attn_dropout=0.0)
+        B, T = args.batch or 8, args.seq or 64
+        steps, warmup = args.steps or 5, args.warmup or 2
+    else:
+        cfg = BertConfig.base(dropout=0.0, attn_dropout=0.0)
+        B, T = args.batch or 128, args.seq or 128
+        steps, warmup = args.steps or 20, args.warmup or 5
+    do_compile = device.type == "cuda" if args.compile is None else args.compile
+    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    peak = peak_tflops(device, args.peak_tflops)
+    batches = make_batches(cfg, B, T, n=4, device=device)
+    mask_rate = float(sum((b["mlm_labels"] != -100).float().mean() for b in batches) / len(batches))
+
+    def build(kind: str):
+        torch.manual_seed(0)
+        hf = transformers.BertForMaskedLM(transformers.BertConfig(**bert_config_to_hf(cfg), attn_implementation="sdpa")).to(device)
+        if kind == "hf":
+            return hf
+        ours = BertForMaskedLM(cfg)
+        load_hf_weights(ours, hf.state_dict())  # the very same weights
+        return ours.to(device)
+
+    def make_step(kind: str, model, compiled: bool):
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=device.type == "cuda" or None)
+        if compiled:  # nn.Module.compile(): in place, so the loss functions below call compiled code
+            if kind == "course":
+                model.bert.compile()
+                model.mlm.compile()
+            else:
+                model.compile()
+
+        if kind == "hf":
+            def loss_of(b):
+                return model(input_ids=b["input_ids"], token_type_ids=b["token_type_ids"],
+                             attention_mask=b["attention_mask"], labels=b["mlm_labels"]).loss
+        elif kind == "course":
+            def loss_of(b):
+                return mlm_loss(model, b)[0]
+        else:  # course, logits at all positions
+            def loss_of(b):
+                logits = model(b["input_ids"], b["token_type_ids"], b["attention_mask"])
+                return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), b["mlm_labels"].flatten())
+
+        def step(b):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = loss_of(b)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            return loss
+
+        return step
+
+    rows = []
+    for compiled in ([False, True] if do_compile else [False]):
+        for kind in ("hf", "course", "course (all positions)"):
+            model = build(kind).train()
+            step = make_step(kind, model, compiled)
+            sec = time_steps(step, batches, warmup, steps, device)
+            tok_s = B * T / sec
+            frac = mask_rate if kind == "course" else 1.0
+            achieved = tok_s * flops_per_token(cfg, T, frac)
+            rows.append({"model": kind, "mode": "compiled" if compiled else "eager", "tokens/s": tok_s,
+                         "ms/step": 1000 * sec, "TFLOP/s": achieved / 1e12,
+                         "MFU": None if peak is None else achieved / (peak * 1e12)})
+            print(f"{kind:24s} {rows[-1]['mode']:8s} {tok_s:12,.0f} tokens/s  {1000 * sec:8.1f} ms/step", flush=True)
+            del model, step
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    lines = [
+        f"# MLM training step: course BERT vs HF transformers",
+        "",
+        f"- device: {dev_name}; torch {torch.__version__}; transformers {transformers.__version__}; "
+        f"precision: {'bf16 autocast' if use_bf16 else 'fp32'}",
+        f"- shape: L={cfg.n_layers}, H={cfg.d_model}, heads={cfg.n_heads}, FFN={cfg.d_ff}, V={cfg.vocab_size}; "
+        f"batch {B} x sequence {T}; masked fraction {mask_rate:.3f}; {warmup} warm-up + {steps} timed steps",
+        f"- command: `{' '.join(['python', *sys.argv])}`",
+        f"- peak for MFU: {'n/a (CPU)' if peak is None else f'{peak:.0f} TFLOP/s bf16 dense'}",
+        "",
+        "| model | mode | tokens/s | ms/step | model TFLOP/s | MFU | vs HF (same mode) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        hf_row = next(x for x in rows if x["model"] == "hf" and x["mode"] == r["mode"])
+        mfu = "n/a" if r["MFU"] is None else f"{100 * r['MFU']:.1f} %"
+        lines.append(f"| {r['model']} | {r['mode']} | {r['tokens/s']:,.0f} | {r['ms/step']:.1f} | {r['TFLOP/s']:.3f} | "
+                     f"{mfu} | {r['tokens/s'] / hf_row['tokens/s']:.2f}x |")
+    table = "\n".join(lines) + "\n"
+    print("\n" + table)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(table, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""BERT's pre-training data: Masked-LM corruption (80/10/10) and Next-Sentence-Prediction pairs.
+
+    ex = make_nsp_examples(docs, max_len=128, cls_id=2, sep_id=3, seed=0)      # list of dicts
+    batch = collate_pretraining(ex[:32], special, vocab_size, generator=g)      # tensors, masked
+
+Masked LM (Devlin et al. 2018, §3.1, and ``create_pretraining_data.py``): in every sequence,
+15 % of the tokens that are not special ([CLS], [SEP], [PAD]) are selected — at least one —
+and each selected token is replaced by [MASK] with probability 0.8, by a random token with
+probability 0.1, and left unchanged with probability 0.1. The model predicts the original token
+at every selected position (labels are −100 everywhere else).
+
+Next Sentence Prediction: [CLS] A [SEP] B [SEP]; with probability 0.5, B is the text that
+really follows A (label 0, IsNext), otherwise text from another document (label 1, NotNext).
+Segment ids are 0 for [CLS] A [SEP] and 1 for B [SEP].
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+__all__ = [
+    "SpecialTokens",
+    "collate_pretraining",
+    "make_nsp_examples",
+    "mask_tokens",
+    "pad_batch",
+    "pack_pair",
+]
+
+IGNORE_INDEX = -100
+IS_NEXT, NOT_NEXT = 0, 1
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Ids of BERT's special tokens in one vocabulary (the course's WordPiece: 0..4; MiniLM: 0, 100..103)."""
+
+    pad: int
+    unk: int
+    cls: int
+    sep: int
+    mask: int
+
+    @property
+    def ids(self) -> tuple[int, ...]:
+        return (self.pad, self.unk, self.cls, self.sep, self.mask)
+
+
+def mask_tokens(input_ids: torch.Tensor, special: SpecialTokens, vocab_size: int, mlm_prob: float = 0.15,
+                generator: torch.Generator | None = None,
+                random_token_range: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corrupt a batch for MLM. input_ids (B, T) -> (corrupted ids (B, T), labels (B, T)).
+
+    Selection: exactly max(1, round(mlm_prob · n)) of the n candidate tokens of each row (the
+    original code's ``num_to_predict``), chosen uniformly; special tokens are never selected.
+    Each selected token: 80 % → [MASK], 10 % → a random token from ``random_token_range``
+    (default: every id that is not special), 10 % → unchanged. Labels hold the original token
+    at selected positions and −100 elsewhere. Rows with no candidate are left alone.
+    """
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be (batch, seq_len), got shape {tuple(input_ids.shape)}")
+    if not 0.0 < mlm_prob < 1.0:
+        raise ValueError(f"mlm_prob must be in (0, 1), got {mlm_prob}")
+    device = input_ids.device
+    ids = input_ids.cpu()
+    B, T = ids.shape
+    candidate = torch.ones_like(ids, dtype=torch.bool)
+    for s in special.ids:
+        candidate &= ids != s
+    n_cand = candidate.sum(1)  # (B,)
+    n_pick = torch.where(n_cand > 0, (n_cand.float() * mlm_prob).round().long().clamp(min=1), 0)  # (B,)
+    # rank the candidates of each row in a random order; pick the first n_pick
+    score = torch.rand(B, T, generator=generator).masked_fill(~candidate, 2.0)  # non-candidates last
+    rank = score.argsort(1).argsort(1)  # (B, T) position of each token in the random order
+    selected = rank < n_pick[:, None]  # (B, T)
+
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[selected] = ids[selected]
+    u = torch.rand(B, T, generator=generator)
+    to_mask = selected & (u < 0.8)  # 80 %: [MASK]
+    to_random = selected & (u >= 0.8) & (u < 0.9)  # 10 %: a random token; the last 10 % stay as they are
+    out = ids.clone()
+    out[to_mask] = special.mask
+    if random_token_range is None:
+        pool = torch.tensor([i for i in range(vocab_size) if i not in set(special.ids)])
+    else:
+        pool = torch.arange(*random_token_range)
+    out[to_random] = pool[torch.randint(len(pool), (int(to_random.sum()),), generator=generator)]
+    return out.to(device), labels.to(device)
+
+
+def pack_pair(a: Sequence[int], b: Sequence[int] | None, special: SpecialTokens, max_len: int) -> tuple[list[int], list[int]]:
+    """[CLS] a [SEP] (b [SEP]) with segment ids; truncates the longer side from the end to fit max_len.
+
+    >>> pack_pair([7, 8, 9], [5], SpecialTokens(0, 1, 2, 3, 4), max_len=6)
+    ([2, 7, 8, 3, 5, 3], [0, 0, 0, 0, 1, 1])
+    """
+    a, b = list(a), (None if b is None else list(b))
+    budget = max_len - (3 if b is not None else 2)
+    if budget < (2 if b is not None else 1):
+        raise ValueError(f"max_len {max_len} is too short for a {'pair' if b is not None else 'sentence'}")
+    while len(a) + (len(b) if b is not None else 0) > budget:  # truncate the longer one (the original's rule)
+        if b is not None and len(b) > len(a):
+            b.pop()
+        else:
+            a.pop()
+    ids = [special.cls, *a, special.sep]
+    types = [0] * len(ids)
+    if b is not None:
+        ids += [*b, special.sep]
+        types += [1] * (len(b) + 1)
+    return ids, types
+
+
+def make_nsp_examples(documents: Sequence[Sequence[Sequence[int]]], max_len: int, special: SpecialTokens,
+                      seed: int = 0, random_next_prob: float = 0.5) -> list[dict]:
+    """NSP examples from documents = lists of sentences = lists of token ids.
+
+    For each document, consecutive sentences are gathered into a chunk of up to max_len − 3
+    tokens; the chunk is cut at a random sentence boundary into A and B. With probability
+    ``random_next_prob`` B is replaced by consecutive sentences from a random other document
+    (label 1, NotNext; the unused sentences go back to be used again), else B is the real
+    continuation (label 0, IsNext). Returns dicts with input_ids, token_type_ids, nsp_label.
+    """
+    if len(documents) < 2:
+        raise ValueError("NSP needs at least two documents (random 'next sentences' come from another document)")
+    rng = random.Random(seed)
+    target = max_len - 3
+    examples: list[dict] = []
+    for d, doc in enumerate(documents):
+        chunk: list[Sequence[int]] = []
+        length = 0
+        i = 0
+        while i < len(doc):
+            chunk.append(doc[i])
+            length += len(doc[i])
+            if i == len(doc) - 1 or length >= target:
+                if len(chunk) >= 2 or (chunk and len(chunk[0]) >= 2):
+                    split_sentences = len(chunk) >= 2
+                    if split_sentences:
+                        a_end = rng.randint(1, len(chunk) - 1)
+                        a = [t for s in chunk[:a_end] for t in s]
+                    else:  # one long sentence: split it inside
+                        a_end = 1
+                        cut = rng.randint(1, len(chunk[0]) - 1)
+                        a, chunk = list(chunk[0][:cut]), [chunk[0][:cut], chunk[0][cut:]]
+                    if rng.random() < random_next_prob:
+                        other = rng.randrange(len(documents) - 1)
+                        other += other >= d  # any document but this one
+                        odoc = documents[other]
+                        start = rng.randrange(len(odoc))
+                        b: list[int] = []
+                        for s in odoc[start:]:
+                            if len(b) >= target - len(a):
+                                break
+                            b.extend(s)
+                        label = NOT_NEXT
+                        if split_sentences:
+                            i -= len(chunk) - a_end  # put the unused real continuation back
+                    else:
+                        b = [t for s in chunk[a_end:] for t in s]
+                        label = IS_NEXT
+                    if a and b:
+                        ids, types = pack_pair(a, b, special, max_len)
+                        examples.append({"input_ids": ids, "token_type_ids": types, "nsp_label": label})
+                chunk, length = [], 0
+            i += 1
+    return examples
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, max_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad lists of ids to one tensor (B, T) and its attention mask (1 = real token)."""
+    T = max(len(s) for s in seqs) if max_len is None else max_len
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for r, s in enumerate(seqs):
+        s = list(s)[:T]
+        ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[r, : len(s)] = 1
+    return ids, mask
+
+
+def collate_pretraining(examples: Sequence[dict], special: SpecialTokens, vocab_size: int, mlm_prob: float = 0.15,
+                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """NSP examples -> a padded, freshly masked batch (dynamic masking: a new draw every call)."""
+    ids, mask = pad_batch([e["input_ids"] for e in examples], special.pad)
+    types, _ = pad_batch([e["token_type_ids"] for e in examples], 0)
+    masked, labels = mask_tokens(ids, special, vocab_size, mlm_prob, generator=generator)
+    return {
+        "input_ids": masked,
+        "token_type_ids": types,
+        "attention_mask": mask,
+        "mlm_labels": labels,
+        "nsp_labels": torch.tensor([e["nsp_label"] for e in examples], dtype=torch.long),
+    }

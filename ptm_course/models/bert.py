@@ -1,0 +1,442 @@
+"""BERT (Devlin et al. 2018): a bidirectional Transformer encoder, its pre-training heads, and
+the four ways to fine-tune it.
+
+    cfg = BertConfig.tiny(vocab_size=1000)
+    model = BertForPreTraining(cfg)
+    mlm_logits, nsp_logits = model(input_ids, token_type_ids, attention_mask)
+    loss, metrics = pretraining_loss(model, batch)          # for ptm_course.train.fit
+
+The pieces, top to bottom:
+
+* :class:`BertConfig` with ``tiny()`` (tests), ``small()`` (CPU), ``base()`` (GPU, BERT-base);
+* :class:`BertEmbeddings`: token + learned position + segment (A/B) embeddings, LayerNorm;
+* :class:`BertModel`: embeddings → N post-LN blocks → (hidden states, pooled [CLS]);
+* :class:`BertForPreTraining` / :class:`BertForMaskedLM`: MLM head (dense → GELU → LN → decoder
+  tied to the word embeddings + own bias) and NSP head (Linear on the pooled [CLS]);
+* the four fine-tuning cases of the notes, each a small module with its loss function:
+  :class:`BertForSequenceClassification` (cases 1 and 3: one sentence or a pair → a class),
+  :class:`BertForTokenClassification` (case 2: a class per token),
+  :class:`BertForQuestionAnswering` (case 4: start/end logits of the answer span),
+  with :func:`best_span` and :func:`squad_em_f1` to decode and score the answers.
+
+Module and parameter names mirror Hugging Face's ``modeling_bert`` so that
+:mod:`ptm_course.models.hf_loading` can map checkpoints with a short, readable table.
+Batches are dicts with ``input_ids``, ``token_type_ids``, ``attention_mask`` and the labels
+of the task (``mlm_labels`` with −100 on unmasked tokens, ``nsp_labels``, ``labels``,
+``start_positions`` / ``end_positions``).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import string
+from dataclasses import asdict, dataclass, fields
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .transformer import ACTIVATIONS, PostLNBlock, padding_mask
+
+__all__ = [
+    "BertConfig",
+    "BertEmbeddings",
+    "BertForMaskedLM",
+    "BertForPreTraining",
+    "BertForQuestionAnswering",
+    "BertForSequenceClassification",
+    "BertForTokenClassification",
+    "BertMLMHead",
+    "BertModel",
+    "best_span",
+    "mlm_loss",
+    "pretraining_loss",
+    "qa_loss",
+    "sequence_classification_loss",
+    "squad_em_f1",
+    "token_classification_loss",
+]
+
+IGNORE_INDEX = -100  # label value that cross-entropy skips (unmasked tokens, padding, sub-word continuations)
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BertConfig:
+    vocab_size: int = 30522
+    d_model: int = 768  # hidden size H
+    n_layers: int = 12  # L
+    n_heads: int = 12  # A
+    d_ff: int = 3072  # 4·H
+    max_len: int = 512  # learned positions
+    type_vocab_size: int = 2  # segments A and B
+    dropout: float = 0.1
+    attn_dropout: float = 0.1
+    activation: str = "gelu"  # exact erf GELU (HF default); "gelu_tanh" is the TF/BERT-paper code's form
+    norm_eps: float = 1e-12
+    init_std: float = 0.02
+    pad_token_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads != 0:
+            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}")
+
+    @classmethod
+    def tiny(cls, **kw) -> "BertConfig":
+        """For tests: 2 layers, H=32 (the size of HF's own BERT tests)."""
+        return cls(**{**dict(vocab_size=1000, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_len=128), **kw})
+
+    @classmethod
+    def small(cls, **kw) -> "BertConfig":
+        """For CPU pre-training: 4 layers, H=256 (BERT-mini-like)."""
+        return cls(**{**dict(vocab_size=8000, d_model=256, n_layers=4, n_heads=4, d_ff=1024, max_len=256), **kw})
+
+    @classmethod
+    def base(cls, **kw) -> "BertConfig":
+        """BERT-base: 12 layers, H=768, 12 heads, 110 M parameters with the 30,522-token vocabulary."""
+        return cls(**kw)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "BertConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown BertConfig fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**dict(d))
+
+
+# --------------------------------------------------------------------------------------------
+# The encoder
+# --------------------------------------------------------------------------------------------
+
+
+class BertEmbeddings(nn.Module):
+    """E = LN(E_token[x] + E_position[t] + E_segment[s]), then dropout."""
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_token_id)
+        self.position_embeddings = nn.Embedding(cfg.max_len, cfg.d_model)  # learned, not sinusoidal
+        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.d_model)  # segment A = 0, B = 1
+        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        B, T = input_ids.shape
+        if T > self.position_embeddings.num_embeddings:
+            raise ValueError(f"sequence length {T} exceeds max_len {self.position_embeddings.num_embeddings}")
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        pos = torch.arange(T, device=input_ids.device)  # (T,)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(pos) + self.token_type_embeddings(token_type_ids)
+        return self.drop(self.norm(x))  # (B, T, C)
+
+
+class BertModel(nn.Module):
+    """The bidirectional encoder. Returns (hidden states (B, T, C), pooled (B, C)).
+
+    pooled = tanh(W_p · h_[CLS] + b_p): the [CLS] summary that NSP and classification use.
+    """
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.config = cfg
+        self.embeddings = BertEmbeddings(cfg)
+        self.layers = nn.ModuleList(
+            PostLNBlock(cfg.d_model, cfg.n_heads, cfg.d_ff, dropout=cfg.dropout, attn_dropout=cfg.attn_dropout,
+                        activation=cfg.activation, norm_eps=cfg.norm_eps)
+            for _ in range(cfg.n_layers)
+        )
+        self.pooler = nn.Linear(cfg.d_model, cfg.d_model)
+        self.apply(lambda m: init_bert_weights(m, cfg.init_std))
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (batch, seq_len), got shape {tuple(input_ids.shape)}")
+        mask = None if attention_mask is None else padding_mask(attention_mask)  # (B, 1, 1, T)
+        x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
+        for layer in self.layers:
+            x = layer(x, mask=mask)  # bidirectional: no causal mask
+        pooled = torch.tanh(self.pooler(x[:, 0]))  # (B, C) from the [CLS] position
+        return x, pooled
+
+
+def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
+    """BERT's initialisation: N(0, 0.02) weights, zero biases, LayerNorm = identity."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, std=std)
+        if module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+# --------------------------------------------------------------------------------------------
+# Pre-training heads: MLM + NSP
+# --------------------------------------------------------------------------------------------
+
+
+class BertMLMHead(nn.Module):
+    """logits = LN(GELU(h·W_t + b_t))·Eᵀ + b  — the decoder E is the word-embedding matrix (tied)."""
+
+    def __init__(self, cfg: BertConfig, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.dense = nn.Linear(cfg.d_model, cfg.d_model)
+        self.act = ACTIVATIONS[cfg.activation]
+        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.decoder = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.decoder.weight = word_embeddings.weight  # weight tying: one matrix, two uses
+        self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+        init_bert_weights(self.dense, cfg.init_std)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.norm(self.act(self.dense(h)))) + self.bias  # (..., vocab)
+
+
+class BertForMaskedLM(nn.Module):
+    """BERT + MLM head only (RoBERTa-style pre-training, or filling blanks)."""
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.config = cfg
+        self.bert = BertModel(cfg)
+        self.mlm = BertMLMHead(cfg, self.bert.embeddings.word_embeddings)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None) -> torch.Tensor:
+        h, _ = self.bert(input_ids, token_type_ids, attention_mask)
+        return self.mlm(h)  # (B, T, vocab)
+
+
+class BertForPreTraining(nn.Module):
+    """BERT + MLM head + NSP head. Returns (mlm_logits (B, T, V), nsp_logits (B, 2)).
+
+    NSP label 0 = "B follows A" (IsNext), 1 = "B is a random sentence" (NotNext), as in HF.
+    """
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.config = cfg
+        self.bert = BertModel(cfg)
+        self.mlm = BertMLMHead(cfg, self.bert.embeddings.word_embeddings)
+        self.nsp = nn.Linear(cfg.d_model, 2)
+        init_bert_weights(self.nsp, cfg.init_std)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None) -> tuple[torch.Tensor, torch.Tensor]:
+        h, pooled = self.bert(input_ids, token_type_ids, attention_mask)
+        return self.mlm(h), self.nsp(pooled)
+
+
+def _masked_lm_terms(model: nn.Module, h: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    # Only the selected ~15 % of positions go through the vocabulary projection: the same loss as
+    # projecting every position, at a fraction of the cost (the V-wide matmul dominates small models).
+    sel = labels != IGNORE_INDEX  # (B, T)
+    logits = model.mlm(h[sel])  # (n_masked, V)
+    target = labels[sel]
+    loss = F.cross_entropy(logits.float(), target)
+    acc = (logits.argmax(-1) == target).float().mean()
+    return loss, {"mlm_loss": loss.detach(), "mlm_acc": acc}
+
+
+def mlm_loss(model: BertForMaskedLM | BertForPreTraining, batch: Mapping[str, torch.Tensor]):
+    """Masked-LM cross-entropy over the masked positions; metrics mlm_acc."""
+    h, _ = model.bert(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
+    loss, metrics = _masked_lm_terms(model, h, batch["mlm_labels"])
+    return loss, {"mlm_acc": metrics["mlm_acc"]}
+
+
+def pretraining_loss(model: BertForPreTraining, batch: Mapping[str, torch.Tensor]):
+    """L = L_MLM + L_NSP (the paper sums the two); metrics mlm_loss, nsp_loss, mlm_acc, nsp_acc."""
+    h, pooled = model.bert(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
+    loss_mlm, metrics = _masked_lm_terms(model, h, batch["mlm_labels"])
+    nsp_logits = model.nsp(pooled)  # (B, 2)
+    loss_nsp = F.cross_entropy(nsp_logits.float(), batch["nsp_labels"])
+    metrics["nsp_loss"] = loss_nsp.detach()
+    metrics["nsp_acc"] = (nsp_logits.argmax(-1) == batch["nsp_labels"]).float().mean()
+    return loss_mlm + loss_nsp, metrics
+
+
+# --------------------------------------------------------------------------------------------
+# The four fine-tuning cases
+# --------------------------------------------------------------------------------------------
+
+
+class BertForSequenceClassification(nn.Module):
+    """Cases 1 and 3: [CLS] A [SEP] (B [SEP]) → class.  logits = W·Dropout(pooled) + b."""
+
+    def __init__(self, cfg: BertConfig, n_classes: int, classifier_dropout: float | None = None):
+        super().__init__()
+        self.config = cfg
+        self.n_classes = n_classes
+        self.bert = BertModel(cfg)
+        self.drop = nn.Dropout(cfg.dropout if classifier_dropout is None else classifier_dropout)
+        self.classifier = nn.Linear(cfg.d_model, n_classes)
+        init_bert_weights(self.classifier, cfg.init_std)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None) -> torch.Tensor:
+        _, pooled = self.bert(input_ids, token_type_ids, attention_mask)
+        return self.classifier(self.drop(pooled))  # (B, n_classes)
+
+
+def sequence_classification_loss(model: BertForSequenceClassification, batch: Mapping[str, torch.Tensor]):
+    logits = model(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
+    loss = F.cross_entropy(logits.float(), batch["labels"])
+    return loss, {"acc": (logits.argmax(-1) == batch["labels"]).float().mean()}
+
+
+class BertForTokenClassification(nn.Module):
+    """Case 2: a class for every token.  logits_t = W·Dropout(h_t) + b."""
+
+    def __init__(self, cfg: BertConfig, n_classes: int, classifier_dropout: float | None = None):
+        super().__init__()
+        self.config = cfg
+        self.n_classes = n_classes
+        self.bert = BertModel(cfg)
+        self.drop = nn.Dropout(cfg.dropout if classifier_dropout is None else classifier_dropout)
+        self.classifier = nn.Linear(cfg.d_model, n_classes)
+        init_bert_weights(self.classifier, cfg.init_std)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None) -> torch.Tensor:
+        h, _ = self.bert(input_ids, token_type_ids, attention_mask)
+        return self.classifier(self.drop(h))  # (B, T, n_classes)
+
+
+def token_classification_loss(model: BertForTokenClassification, batch: Mapping[str, torch.Tensor]):
+    """Cross-entropy over positions whose label is not −100 (special tokens, padding, sub-word tails)."""
+    logits = model(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
+    labels = batch["labels"]
+    loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX)
+    sel = labels != IGNORE_INDEX
+    acc = (logits.argmax(-1)[sel] == labels[sel]).float().mean()
+    return loss, {"acc": acc}
+
+
+class BertForQuestionAnswering(nn.Module):
+    """Case 4: [CLS] question [SEP] passage [SEP] → (start_logits, end_logits), each (B, T).
+
+    One Linear(H, 2) on every token: column 0 scores "the answer starts here", column 1 "ends here".
+    """
+
+    def __init__(self, cfg: BertConfig):
+        super().__init__()
+        self.config = cfg
+        self.bert = BertModel(cfg)
+        self.qa_outputs = nn.Linear(cfg.d_model, 2)
+        init_bert_weights(self.qa_outputs, cfg.init_std)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None) -> tuple[torch.Tensor, torch.Tensor]:
+        h, _ = self.bert(input_ids, token_type_ids, attention_mask)
+        start, end = self.qa_outputs(h).unbind(-1)  # 2 × (B, T)
+        return start, end
+
+
+def qa_loss(model: BertForQuestionAnswering, batch: Mapping[str, torch.Tensor]):
+    """(CE(start) + CE(end)) / 2, as in the paper; metrics: exact start/end position accuracy."""
+    start, end = model(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
+    if "attention_mask" in batch:  # padding can never be an answer
+        pad = batch["attention_mask"] == 0
+        start = start.masked_fill(pad, -1e4)
+        end = end.masked_fill(pad, -1e4)
+    sp, ep = batch["start_positions"], batch["end_positions"]
+    loss = (F.cross_entropy(start.float(), sp) + F.cross_entropy(end.float(), ep)) / 2
+    acc = ((start.argmax(-1) == sp) & (end.argmax(-1) == ep)).float().mean()
+    return loss, {"span_acc": acc}
+
+
+def best_span(start_logits: torch.Tensor, end_logits: torch.Tensor, allowed: torch.Tensor | None = None,
+              max_answer_len: int = 30) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The best valid answer span per example: argmax over (i, j) of s_i + e_j with i ≤ j < i + max_answer_len.
+
+    start_logits, end_logits: (B, T) or (T,); allowed: bool of the same shape, True on passage
+    tokens (question, special tokens and padding are never part of an answer). Returns
+    (start, end, score), each (B,) (or 0-d for 1-D inputs); end ≥ start always.
+
+    >>> s = torch.tensor([0., 5., 1., 0.]); e = torch.tensor([9., 0., 1., 2.])
+    >>> [int(t) for t in best_span(s, e)[:2]]   # (1, 0) would score 14 but ends before it starts
+    [0, 0]
+    >>> [int(t) for t in best_span(s, e, allowed=torch.tensor([False, True, True, True]))[:2]]
+    [1, 3]
+    """
+    if start_logits.shape != end_logits.shape:
+        raise ValueError(f"start and end logits differ in shape: {tuple(start_logits.shape)} vs {tuple(end_logits.shape)}")
+    if max_answer_len < 1:
+        raise ValueError(f"max_answer_len must be ≥ 1, got {max_answer_len}")
+    squeeze = start_logits.dim() == 1
+    s, e = (start_logits[None], end_logits[None]) if squeeze else (start_logits, end_logits)
+    B, T = s.shape
+    scores = s.float()[:, :, None] + e.float()[:, None, :]  # (B, T_start, T_end)
+    i = torch.arange(T, device=s.device)
+    length = i[None, :] - i[:, None]  # j − i
+    valid = (length >= 0) & (length < max_answer_len)  # (T, T): end ≥ start, not too long
+    valid = valid[None].expand(B, T, T)
+    if allowed is not None:
+        a = allowed[None] if squeeze else allowed
+        valid = valid & a[:, :, None].bool() & a[:, None, :].bool()
+    if not valid.flatten(1).any(1).all():
+        raise ValueError("an example has no valid span (no allowed token)")
+    scores = scores.masked_fill(~valid, float("-inf"))
+    best = scores.flatten(1).argmax(-1)  # (B,)
+    start, end = best // T, best % T
+    score = scores.flatten(1).gather(1, best[:, None])[:, 0]
+    if squeeze:
+        return start[0], end[0], score[0]
+    return start, end, score
+
+
+# --------------------------------------------------------------------------------------------
+# SQuAD metrics (the official v1.1 evaluation script's normalisation)
+# --------------------------------------------------------------------------------------------
+
+
+def _normalize_answer(s: str) -> str:
+    """Lower-case, drop punctuation and the articles a/an/the, squeeze white space."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def squad_em_f1(prediction: str, gold_answers: list[str] | str) -> tuple[float, float]:
+    """Exact match and token F1 of one prediction against its gold answers (max over answers).
+
+    >>> squad_em_f1("the Eiffel Tower", ["Eiffel Tower"])
+    (1.0, 1.0)
+    >>> squad_em_f1("Eiffel", ["Eiffel Tower"])
+    (0.0, 0.6666666666666666)
+    """
+    if isinstance(gold_answers, str):
+        gold_answers = [gold_answers]
+    if not gold_answers:
+        raise ValueError("no gold answers given")
+    pred = _normalize_answer(prediction)
+    em = max(float(pred == _normalize_answer(g)) for g in gold_answers)
+
+    def f1(g: str) -> float:
+        p_tok, g_tok = pred.split(), _normalize_answer(g).split()
+        common = collections.Counter(p_tok) & collections.Counter(g_tok)
+        same = sum(common.values())
+        if not p_tok or not g_tok:
+            return float(p_tok == g_tok)
+        if same == 0:
+            return 0.0
+        precision, recall = same / len(p_tok), same / len(g_tok)
+        return 2 * precision * recall / (precision + recall)
+
+    return em, max(f1(g) for g in gold_answers)
