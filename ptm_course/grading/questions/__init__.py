@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..core import Exercise, Question
 from . import ch00
+from . import ch01, ch02, ch03  # chapters 01-03: NNLM, word2vec, GloVe
 from . import ch04, ch05, ch06  # chapters 04-06: encoders, RNN/LSTM, ELMo
 from . import ch07, ch08  # chapters 07-08: BERT pre-training and fine-tuning
 
@@ -24,6 +25,9 @@ __all__ = ["EXERCISES", "UnknownQuestionError", "exercise_id_from_name", "get_ex
 
 EXERCISES: dict[str, Exercise] = {
     ch00.EXERCISE.id: ch00.EXERCISE,
+    ch01.EXERCISE.id: ch01.EXERCISE,
+    ch02.EXERCISE.id: ch02.EXERCISE,
+    ch03.EXERCISE.id: ch03.EXERCISE,
     ch04.EXERCISE.id: ch04.EXERCISE,
     ch05.EXERCISE.id: ch05.EXERCISE,
     ch06.EXERCISE.id: ch06.EXERCISE,
