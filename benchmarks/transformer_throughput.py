@@ -176,7 +176,7 @@ def main() -> None:
 
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [
-        f"# MLM training step: course BERT vs HF transformers",
+        "# MLM training step: course BERT vs HF transformers",
         "",
         f"- device: {dev_name}; torch {torch.__version__}; transformers {transformers.__version__}; "
         f"precision: {'bf16 autocast' if use_bf16 else 'fp32'}",

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_write_text
 from .utils import amp_dtype, autocast, get_device, grad_scaler
 
 __all__ = [

@@ -19,7 +19,7 @@ import gzip
 import json
 from pathlib import Path
 
-from .registry import DATASETS, DataFile, DatasetInfo, HubTwin, InstalledPackage, PyPIArchive, _split_of
+from .registry import DATASETS, DataFile, DatasetInfo, InstalledPackage, PyPIArchive, _split_of
 
 # Files that ship inside this package (ptm_course/data/files/): read like an installed package's.
 SHIPPED = InstalledPackage("ptm-course")

@@ -32,10 +32,9 @@ on CPU and GPU.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -44,7 +43,7 @@ from scipy import sparse
 from ..data.vocab import Vocab
 from ..train import History
 from .evaluate import Embeddings
-from .word2vec import EncodedCorpus, _num_threads, build_vocab, encode_corpus
+from .word2vec import _num_threads, build_vocab, encode_corpus
 
 __all__ = [
     "GloVe",

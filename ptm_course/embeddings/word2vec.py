@@ -48,7 +48,7 @@ import heapq
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Literal, Sequence
 
 import numpy as np

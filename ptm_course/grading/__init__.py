@@ -31,6 +31,7 @@ from .core import (
     case,
     equal,
     expect,
+    expect_tensor,
 )
 from .questions import get_exercise, get_question
 
@@ -51,6 +52,7 @@ __all__ = [
     "equal",
     "evaluate",
     "expect",
+    "expect_tensor",
     "get_exercise",
     "get_question",
     "score_summary",

@@ -63,6 +63,7 @@ __all__ = [
     "case",
     "equal",
     "expect",
+    "expect_tensor",
     "run_question",
     "seeded",
     "time_limit",
@@ -243,6 +244,36 @@ def expect(got: Any, expected: Any, *, call: str = "", compare: Callable[[Any, A
     if problem is not None:
         raise Mismatch(problem, call=call, expected=short_repr(expected), got=short_repr(got))
 
+
+
+def expect_tensor(got: Any, expected: Any, call: str = "", *, atol: float = 1e-5, rtol: float = 1e-4,
+                  exact: bool = False) -> None:
+    """Raise :class:`Mismatch` unless ``got`` is a tensor of ``expected``'s shape and values.
+
+    Checks, in order, the type, the shape, then the values (``torch.equal`` with ``exact``,
+    else ``allclose`` in float64), and says which one failed:
+
+        >>> import torch
+        >>> expect_tensor(torch.ones(2), torch.ones(2))
+        >>> expect_tensor(torch.ones(3), torch.ones(2))
+        Traceback (most recent call last):
+        ...
+        ptm_course.grading.core.Mismatch: wrong shape: expected (2,), got (3,)
+    """
+    import torch
+
+    if not isinstance(got, torch.Tensor):
+        raise Mismatch(f"wrong return type: expected a torch.Tensor, got {type(got).__name__}", call=call,
+                       expected=f"tensor of shape {tuple(expected.shape)}", got=repr(got)[:200])
+    if got.shape != expected.shape:
+        raise Mismatch(f"wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}", call=call,
+                       expected=str(tuple(expected.shape)), got=str(tuple(got.shape)))
+    g, e = got.detach(), expected.detach()
+    same = torch.equal(g, e) if exact else torch.allclose(g.double(), e.double(), atol=atol, rtol=rtol)
+    if not same:
+        diff = float((g.double() - e.double()).abs().max())
+        raise Mismatch(f"values differ (largest difference {diff:.3g})", call=call,
+                       expected=str(e.flatten()[:8].tolist()), got=str(g.flatten()[:8].tolist()))
 
 # --------------------------------------------------------------------------------------------
 # Tests, questions, rubrics

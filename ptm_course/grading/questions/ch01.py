@@ -15,27 +15,11 @@ Notebook: ``exercises/01_nnlm_exercises.ipynb`` (master: ``solutions/``). Four q
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
-from ..core import Criterion, Exercise, Mismatch, Question, Rubric, Test, approx, case, expect
+from ..core import Criterion, Exercise, Question, Rubric, Test, approx, expect, expect_tensor
 
 __all__ = ["EXERCISE"]
-
-
-def _expect_close(got: Any, expected: Any, call: str, atol: float = 1e-5) -> None:
-    import torch
-
-    if not isinstance(got, torch.Tensor):
-        raise Mismatch(f"wrong return type: expected a torch.Tensor, got {type(got).__name__}", call=call,
-                       expected=f"tensor of shape {tuple(expected.shape)}", got=repr(got)[:200])
-    if got.shape != expected.shape:
-        raise Mismatch(f"wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}", call=call,
-                       expected=str(tuple(expected.shape)), got=str(tuple(got.shape)))
-    if not torch.allclose(got.detach().double(), expected.detach().double(), atol=atol, rtol=1e-4):
-        diff = float((got.detach().double() - expected.detach().double()).abs().max())
-        raise Mismatch(f"values differ (largest difference {diff:.3g})", call=call,
-                       expected=str([round(v, 5) for v in expected.detach().flatten()[:6].tolist()]),
-                       got=str([round(v, 5) for v in got.detach().flatten()[:6].tolist()]))
 
 
 # ---- 01.forward -----------------------------------------------------------------------------
@@ -59,7 +43,7 @@ def _forward_case(B: int, n1: int, V: int, m: int, h: int, direct: bool, seed: i
         call = (f"nnlm_logits(x ({B}, {n1}), C ({V}, {m}), H ({h}, {n1 * m}), d ({h},), U ({V}, {h}), b ({V},), "
                 + (f"W ({V}, {n1 * m}))" if direct else "W=None)"))
         got = fn(x.clone(), C.clone(), H.clone(), d.clone(), U.clone(), b.clone(), None if W is None else W.clone())
-        _expect_close(got, expected, call)
+        expect_tensor(got, expected, call)
 
     return test
 

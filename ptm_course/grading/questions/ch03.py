@@ -14,7 +14,7 @@ Notebook: ``exercises/03_glove_exercises.ipynb`` (master: ``solutions/``). Four 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 from ..core import Criterion, Exercise, Mismatch, Question, Rubric, Test, approx, expect
 

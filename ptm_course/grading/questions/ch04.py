@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..core import Criterion, Exercise, Mismatch, Question, Rubric, Test
-from .ch05 import _expect_close
+from ..core import Criterion, Exercise, Mismatch, Question, Rubric, Test, expect_tensor
 
 __all__ = ["EXERCISE"]
 
@@ -32,7 +31,7 @@ def _mean_case(seed: int, lengths: list[int], d: int) -> Callable[[Callable], No
         x = torch.randn(len(lengths), T, d, generator=g)
         mask = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
         expected = torch.stack([x[b, :n].mean(0) for b, n in enumerate(lengths)])
-        _expect_close(fn(x, mask), expected, f"masked_mean(x of shape {tuple(x.shape)}, mask with lengths {lengths})")
+        expect_tensor(fn(x, mask), expected, f"masked_mean(x of shape {tuple(x.shape)}, mask with lengths {lengths})")
 
     return test
 
@@ -62,7 +61,7 @@ def _ngram_case(T: int, d: int, n_filters: int, width: int, seed: int) -> Callab
         weight = torch.randn(n_filters, d, width, generator=g)
         bias = torch.randn(n_filters, generator=g)
         expected = F.relu(F.conv1d(x.T.unsqueeze(0), weight, bias)).max(dim=-1).values[0]  # (n_filters,)
-        _expect_close(fn(x, weight, bias),
+        expect_tensor(fn(x, weight, bias),
                       expected, f"ngram_max(x ({T}, {d}), weight ({n_filters}, {d}, {width}), bias ({n_filters},))")
 
     return test

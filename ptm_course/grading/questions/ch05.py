@@ -13,26 +13,11 @@ Notebook: ``exercises/05_rnn_lstm_exercises.ipynb`` (master: ``solutions/``). Fo
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
-from ..core import Criterion, Exercise, Mismatch, Question, Rubric, Test
+from ..core import Criterion, Exercise, Mismatch, Question, Rubric, Test, expect_tensor
 
 __all__ = ["EXERCISE"]
-
-
-def _expect_close(got: Any, expected: Any, call: str, atol: float = 1e-5) -> None:
-    import torch
-
-    if not isinstance(got, torch.Tensor):
-        raise Mismatch(f"wrong return type: expected a torch.Tensor, got {type(got).__name__}", call=call,
-                       expected=f"tensor of shape {tuple(expected.shape)}", got=repr(got)[:200])
-    if got.shape != expected.shape:
-        raise Mismatch(f"wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}", call=call,
-                       expected=str(tuple(expected.shape)), got=str(tuple(got.shape)))
-    if not torch.allclose(got.detach().float(), expected.detach().float(), atol=atol, rtol=1e-4):
-        diff = float((got.detach().float() - expected.detach().float()).abs().max())
-        raise Mismatch(f"values differ (largest difference {diff:.3g})", call=call,
-                       expected=str(expected.detach().flatten()[:6].tolist()), got=str(got.detach().flatten()[:6].tolist()))
 
 
 # ---- 05.lstm_step ---------------------------------------------------------------------------
@@ -52,8 +37,8 @@ def _lstm_case(batch: int, input_size: int, hidden: int, seed: int, zero_state: 
         out = fn(x, h, c, ref.weight_ih, ref.weight_hh, ref.bias_ih, ref.bias_hh)
         if not (isinstance(out, tuple) and len(out) == 2):
             raise Mismatch(f"wrong return type: expected a tuple (h, c), got {type(out).__name__}", call=call)
-        _expect_close(out[1], ec, call + "[1] (the cell state c_t)")
-        _expect_close(out[0], eh, call + "[0] (the hidden state h_t)")
+        expect_tensor(out[1], ec, call + "[1] (the cell state c_t)")
+        expect_tensor(out[0], eh, call + "[0] (the hidden state h_t)")
 
     return test
 

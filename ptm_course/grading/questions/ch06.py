@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..core import Exercise, Mismatch, Question, Test, case
-from .ch05 import _expect_close
+from ..core import Exercise, Mismatch, Question, Test, case, expect_tensor
 
 __all__ = ["EXERCISE"]
 
@@ -53,7 +52,7 @@ def _highway_case(B: int, d: int, seed: int) -> Callable[[Callable], None]:
         proj = x @ W.T + b
         n, gate = proj[:, :d], torch.sigmoid(proj[:, d:])
         expected = gate * x + (1 - gate) * torch.relu(n)
-        _expect_close(fn(x, W, b), expected, f"highway(x ({B}, {d}), W ({2 * d}, {d}), b ({2 * d},))")
+        expect_tensor(fn(x, W, b), expected, f"highway(x ({B}, {d}), W ({2 * d}, {d}), b ({2 * d},))")
 
     return test
 
@@ -64,7 +63,7 @@ def _highway_carry(fn: Callable) -> None:
     x = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
     W = torch.zeros(8, 4)
     b = torch.cat([torch.zeros(4), torch.full((4,), 30.0)])  # gate σ(30) ≈ 1: carry x through
-    _expect_close(fn(x, W, b), x, "highway(x, W = 0, b = [0…0, 30…30])  (gate open: y ≈ x)")
+    expect_tensor(fn(x, W, b), x, "highway(x, W = 0, b = [0…0, 30…30])  (gate open: y ≈ x)")
 
 
 HIGHWAY = Question(
@@ -93,7 +92,7 @@ def _mix_case(n_layers: int, seed: int, gamma: float) -> Callable[[Callable], No
         w = torch.randn(n_layers, generator=g)
         s = torch.softmax(w, dim=0)
         expected = gamma * sum(s[k] * layers[k] for k in range(n_layers))
-        _expect_close(fn(layers, w, torch.tensor(gamma)), expected,
+        expect_tensor(fn(layers, w, torch.tensor(gamma)), expected,
                       f"scalar_mix(<{n_layers} layers of shape (2, 3, 4)>, w={[round(v, 3) for v in w.tolist()]}, gamma={gamma})")
 
     return test
@@ -103,7 +102,7 @@ def _mix_init(fn: Callable) -> None:
     import torch
 
     layers = [torch.full((2, 2), float(k)) for k in range(3)]  # 0, 1, 2
-    _expect_close(fn(layers, torch.zeros(3), torch.tensor(1.0)), torch.full((2, 2), 1.0),
+    expect_tensor(fn(layers, torch.zeros(3), torch.tensor(1.0)), torch.full((2, 2), 1.0),
                   "scalar_mix([0s, 1s, 2s], w=zeros(3), gamma=1)  (the initial mix is the plain mean)")
 
 

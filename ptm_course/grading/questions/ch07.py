@@ -12,27 +12,11 @@ Notebook: ``exercises/07_bert_pretraining_exercises.ipynb`` (master: ``solutions
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
-from ..core import Exercise, Mismatch, Question, Test
+from ..core import Exercise, Mismatch, Question, Test, expect_tensor
 
 __all__ = ["EXERCISE"]
-
-
-def _expect_tensor(got: Any, expected: Any, call: str, atol: float = 1e-5, exact: bool = False) -> None:
-    import torch
-
-    if not isinstance(got, torch.Tensor):
-        raise Mismatch(f"wrong return type: expected a torch.Tensor, got {type(got).__name__}", call=call,
-                       expected=f"tensor of shape {tuple(expected.shape)}", got=repr(got)[:200])
-    if got.shape != expected.shape:
-        raise Mismatch(f"wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}", call=call,
-                       expected=str(tuple(expected.shape)), got=str(tuple(got.shape)))
-    same = torch.equal(got, expected) if exact else torch.allclose(got.detach().float(), expected.float(), atol=atol)
-    if not same:
-        diff = (got.detach().float() - expected.float()).abs()
-        raise Mismatch(f"values differ (largest difference {float(diff.max()):.3g})", call=call,
-                       expected=str(expected.flatten()[:8].tolist()), got=str(got.detach().flatten()[:8].tolist()))
 
 
 # ---- 07.attention ---------------------------------------------------------------------------
@@ -48,7 +32,7 @@ def _attention_case(B: int, T: int, d: int, lengths: list[int], seed: int) -> Ca
         q, k, v = torch.randn(3, B, T, d, generator=g).unbind(0)
         am = torch.tensor([[1] * n + [0] * (T - n) for n in lengths])
         expected = attention_reference(q, k, v, padding_mask(am)[:, 0])
-        _expect_tensor(fn(q, k, v, am), expected, f"masked_attention(q, k, v of shape ({B}, {T}, {d}), attention_mask with lengths {lengths})")
+        expect_tensor(fn(q, k, v, am), expected, f"masked_attention(q, k, v of shape ({B}, {T}, {d}), attention_mask with lengths {lengths})")
 
     return test
 
@@ -93,8 +77,8 @@ def _corrupt_case(B: int, T: int, seed: int) -> Callable[[Callable], None]:
         got = fn(ids.clone(), selected, u, 4, random_ids)
         if not (isinstance(got, tuple) and len(got) == 2):
             raise Mismatch(f"wrong return type: expected a tuple (corrupted, labels), got {type(got).__name__}", call=call)
-        _expect_tensor(got[1], e_lab, call + "[1] (labels)", exact=True)
-        _expect_tensor(got[0], e_out, call + "[0] (corrupted ids)", exact=True)
+        expect_tensor(got[1], e_lab, call + "[1] (labels)", exact=True)
+        expect_tensor(got[0], e_out, call + "[0] (corrupted ids)", exact=True)
 
     return test
 
@@ -108,8 +92,8 @@ def _corrupt_untouched(fn: Callable) -> None:
     random_ids = torch.tensor([[50, 51, 52, 53]])
     call = "corrupt([[7, 8, 9, 10]], selected=[[F, T, T, T]], u=[[0.1, 0.95, 0.85, 0.5]], mask_id=4, random_ids=[[50, 51, 52, 53]])"
     got = fn(ids.clone(), selected, u, 4, random_ids)
-    _expect_tensor(got[0], torch.tensor([[7, 8, 52, 4]]), call + "[0]", exact=True)
-    _expect_tensor(got[1], torch.tensor([[-100, 8, 9, 10]]), call + "[1]", exact=True)
+    expect_tensor(got[0], torch.tensor([[7, 8, 52, 4]]), call + "[0]", exact=True)
+    expect_tensor(got[1], torch.tensor([[-100, 8, 9, 10]]), call + "[1]", exact=True)
 
 
 CORRUPT = Question(

@@ -12,10 +12,9 @@ Notebook: ``exercises/08_bert_finetuning_exercises.ipynb`` (master: ``solutions/
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
-from ..core import Exercise, Mismatch, Question, Test
-from .ch07 import _expect_tensor
+from ..core import Exercise, Mismatch, Question, Test, expect_tensor
 
 __all__ = ["EXERCISE"]
 
@@ -38,7 +37,7 @@ def _cls_case(B: int, T: int, H: int, C: int, seed: int) -> Callable[[Callable],
         with torch.no_grad():
             expected = model.classifier(torch.tanh(model.bert.pooler(hidden[:, 0])))
             got = fn(hidden, model.bert.pooler.weight, model.bert.pooler.bias, model.classifier.weight, model.classifier.bias)
-        _expect_tensor(got, expected, f"cls_logits(hidden ({B}, {T}, {H}), W_p ({H}, {H}), b_p, W ({C}, {H}), b)")
+        expect_tensor(got, expected, f"cls_logits(hidden ({B}, {T}, {H}), W_p ({H}, {H}), b_p, W ({C}, {H}), b)")
 
     return test
 
