@@ -9,6 +9,8 @@ STAMP := $(VENV)/.ptm-course-installed
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 TORCH_LOCAL ?= torch==2.13.0
+# dev: pytest, nbval, JupyterLab; parity: the reference libraries the parity tests compare against
+EXTRAS ?= dev,parity
 
 # Offline-first: no hub downloads during checks; one thread per kernel keeps small loops steady.
 TEST_ENV := OMP_NUM_THREADS=1 PTM_PRESET=smoke HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 \
@@ -18,9 +20,9 @@ TEST_ENV := OMP_NUM_THREADS=1 PTM_PRESET=smoke HF_DATASETS_OFFLINE=1 HF_HUB_OFFL
 
 setup: $(STAMP)
 
-# (Re)install when pyproject changes. torch: keep an installed one; else take a CPU wheel
+# (Re)install when pyproject or this file changes. torch: keep an installed one; else take a CPU wheel
 # lying on this machine's pip find-links if there is one (no download); else pip's normal torch.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@if ! $(PY) -c "import torch" 2>/dev/null; then \
 		$(PY) -m pip install -q --no-index --no-deps "$(TORCH_LOCAL)" 2>/dev/null \
@@ -29,7 +31,7 @@ $(STAMP): pyproject.toml
 		&& echo "setup: installed $(TORCH_LOCAL) from a local wheel" \
 		|| echo "setup: no local torch wheel; pip will install its default torch"; \
 	fi
-	$(PY) -m pip install -q -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]" 2>&1 | grep -v "^WARNING: Location" || true
 	@$(PY) -c "import ptm_course, torch, nbval, jupytext; print('setup: ptm_course', ptm_course.__version__, '| torch', torch.__version__)"
 	@touch $(STAMP)
 
