@@ -331,20 +331,20 @@ for arch, r in side.items():
 
 # %% [markdown]
 # With the `cpu` preset's settings (all of WikiText-2 train, 5 epochs),
-# `python benchmarks/word2vec_vs_gensim.py --epochs 5 --threads 1 2` gave, on a shared and heavily
-# loaded 2-core machine (`benchmarks/results/word2vec_vs_gensim.md`):
+# `python benchmarks/word2vec_vs_gensim.py --epochs 5 --threads 1 2` gave, on an otherwise idle
+# 2-core machine (`benchmarks/results/word2vec_vs_gensim.md`):
 #
-# | | analogy % gensim / ours | WS353 ρ gensim / ours | SimLex ρ gensim / ours |
-# |---|---|---|---|
-# | skip-gram | 5.1 / 4.7 | 0.377 / 0.404 | 0.197 / 0.182 |
-# | CBOW | 3.6 / 3.2 | 0.215 / 0.268 | 0.155 / 0.143 |
+# | | threads | words/s gensim / ours | ratio | analogy % gensim / ours | WS353 ρ gensim / ours | SimLex ρ gensim / ours |
+# |---|---|---|---|---|---|---|
+# | skip-gram | 1 | 309 k / 146 k | 0.47× | 5.1 / 4.7 | 0.377 / 0.404 | 0.197 / 0.182 |
+# | CBOW | 1 | 1,067 k / 545 k | 0.51× | 3.6 / 3.2 | 0.215 / 0.268 | 0.155 / 0.143 |
+# | skip-gram | 2 | 492 k / 239 k | 0.49× | 5.3 / 4.7 | 0.378 / 0.404 | 0.197 / 0.182 |
+# | CBOW | 2 | 2,560 k / 963 k | 0.38× | 3.5 / 3.2 | 0.219 / 0.268 | 0.154 / 0.143 |
 #
-# The quality matches gensim within half a point of analogy accuracy (WS353 ρ is a little higher).
-# Speed: with one thread, in a quieter moment (`--epochs 1 --threads 1 2 --archs skipgram`),
-# skip-gram ran at 106 k words/s against gensim's 184 k (0.57×); CBOW at 0.5× in the full run.
-# With two threads on the busy machine torch's thread pool stalled (29 k words/s) while gensim's
-# lock-free workers did not: on a shared CPU, train with `threads=1`. On a corpus this small
-# (2 M words; text8 has 17 M) analogy accuracy stays low for both.
+# The quality matches gensim within 0.6 point of analogy accuracy, and WS353 ρ is 2.6–5.3 points
+# higher. Batched tensor code reaches about half of gensim's C speed on one thread; gensim's
+# lock-free (Hogwild) workers scale better to two threads than torch's thread pool, most of all
+# for CBOW. On a corpus this small (2 M words; text8 has 17 M) analogy accuracy stays low for both.
 #
 # ## 8. Looking at the space
 #
