@@ -24,6 +24,7 @@ from ptm_course.embeddings.word2vec import (
     negative_sampling_loss,
     negative_sampling_table,
     ns_update,
+    repeat_scale,
     sample_int,
     time_output_layer,
 )
@@ -326,3 +327,88 @@ def test_output_layer_timing_runs_for_every_method():
         assert time_output_layer(method, 500, dim=8, batch=16, repeats=1) > 0
     with pytest.raises(ValueError):
         time_output_layer("full", 500)
+
+
+def test_repeat_scale_caps_a_repeated_words_summed_update():
+    ids = torch.tensor([2, 2, 2, 2, 2, 2, 0, 1])
+    scale = repeat_scale(ids, n_rows=4, max_repeats=3).squeeze(1)
+    assert scale.tolist() == [0.5] * 6 + [1.0, 1.0]  # 6 occurrences -> 3 updates' worth; rare rows untouched
+    assert repeat_scale(ids, 4, None) is None
+    # in ns_update: a row that appears k <= max_repeats times gets the plain sum, a frequent one is scaled
+    torch.manual_seed(0)
+    h, W = torch.randn(6, 4), torch.randn(5, 4) * 0.1
+    targets, negatives = torch.tensor([0, 0, 0, 0, 0, 0]), torch.tensor([[1], [2], [3], [4], [1], [2]])
+    W_plain, W_capped = W.clone(), W.clone()
+    ns_update(h, W_plain, targets, negatives, 0.1)
+    ns_update(h, W_capped, targets, negatives, 0.1, max_repeats=2)
+    torch.testing.assert_close(W_capped[0] - W[0], (W_plain[0] - W[0]) * 2 / 6)  # target row: 6 uses -> 1/3
+    torch.testing.assert_close(W_capped[3], W_plain[3])  # used once: same update
+    with pytest.raises(ValueError, match="max_repeats"):
+        Word2VecConfig(max_repeats=0)
+
+
+def test_large_batches_blow_up_without_the_cap_and_stay_stable_with_it():
+    # 16 words, 4,096 pairs per batch: each vector gets ~750 stale updates per step
+    sentences = _toy_corpus(300)
+    base = dict(arch="skipgram", loss="negative", dim=16, window=3, min_count=1, sample=0.0, epochs=2, batch_size=4096)
+    plain = Word2Vec.from_sentences(sentences, Word2VecConfig(**base))
+    losses = [r["loss"] for r in plain.train(sentences, progress=False).history.train]
+    assert losses[-1] > 10 * losses[0]  # overshoots: the loss explodes
+    capped = Word2Vec.from_sentences(sentences, Word2VecConfig(**base, max_repeats=4))
+    losses = [r["loss"] for r in capped.train(sentences, progress=False).history.train]
+    assert np.isfinite(losses).all() and losses[-1] <= losses[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,loss", [("skipgram", "negative"), ("cbow", "hierarchical")])
+def test_compiled_batch_steps_give_the_same_vectors(arch, loss):
+    sentences = _toy_corpus(200)
+    vectors = []
+    for compile_ in (False, True):
+        cfg = Word2VecConfig(arch=arch, loss=loss, dim=16, window=3, min_count=1, sample=0.0, epochs=2,
+                             batch_size=64, chunk_words=1200, compile=compile_)
+        model = Word2Vec.from_sentences(sentences, cfg)
+        model.train(sentences, progress=False)
+        vectors.append(model.W_in)
+    torch.testing.assert_close(vectors[1], vectors[0], atol=1e-4, rtol=1e-3)
+    # compiled Hogwild workers (C++ wrapper, no GIL while the kernels run) train too
+    model = Word2Vec.from_sentences(sentences, cfg)
+    report = model.train(sentences, progress=False, workers=2)
+    losses = [r["loss"] for r in report.history.train]
+    assert np.isfinite(losses).all() and np.mean(losses[-2:]) < np.mean(losses[:2])
+
+
+@pytest.mark.parametrize("loss", ["negative", "hierarchical"])
+def test_hogwild_workers_train_the_shared_vectors(loss):
+    sentences = _toy_corpus()
+    cfg = Word2VecConfig(arch="skipgram", loss=loss, dim=16, window=3, min_count=1, sample=0.0,
+                         epochs=4, batch_size=32, chunk_words=600, alpha=0.05)
+    model = Word2Vec.from_sentences(sentences, cfg)
+    report = model.train(sentences, progress=False, workers=2)
+    assert report.raw_words == 4 * 600 * 12
+    assert len(report.history.train) == 4 * 12  # every chunk of every epoch, once
+    assert [r["words"] for r in report.history.train] == sorted(r["words"] for r in report.history.train)
+    emb = model.embeddings()
+    same = np.mean([emb.similarity("a0", f"a{i}") for i in range(1, 8)])
+    other = np.mean([emb.similarity("a0", f"b{i}") for i in range(8)])
+    assert same > other + 0.2
+    # one worker is the sequential run, bit for bit
+    runs = []
+    for _ in range(2):
+        m = Word2Vec.from_sentences(sentences, cfg)
+        m.train(sentences, progress=False, workers=1)
+        runs.append(m.W_in)
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_hogwild_errors_reach_the_caller():
+    sentences = _toy_corpus(200)
+    cfg = Word2VecConfig(arch="skipgram", loss="hierarchical", dim=16, window=3, min_count=1, sample=0.0,
+                         epochs=3, batch_size=4096, chunk_words=600, alpha=1e30)
+    with pytest.raises(FloatingPointError, match="lower batch_size"):
+        Word2Vec.from_sentences(sentences, cfg).train(sentences, progress=False, workers=2)
+    model = Word2Vec.from_sentences(sentences, Word2VecConfig(dim=4, min_count=1))
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        model.train(sentences, progress=False, workers=0)
+    with pytest.raises(ValueError, match="leave threads unset"):
+        model.train(sentences, progress=False, workers=2, threads=2)

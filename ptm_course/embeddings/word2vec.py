@@ -46,7 +46,9 @@ from __future__ import annotations
 import contextlib
 import heapq
 import math
+import threading
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Literal, Sequence
@@ -78,6 +80,7 @@ __all__ = [
     "negative_sampling_loss",
     "negative_sampling_table",
     "ns_update",
+    "repeat_scale",
     "sample_int",
     "time_output_layer",
 ]
@@ -347,16 +350,36 @@ def hs_log_probs(h: torch.Tensor, syn1: torch.Tensor, tree: HuffmanTree) -> torc
     return (F.logsigmoid(x) * mask).sum(-1)
 
 
+def repeat_scale(ids: torch.Tensor, n_rows: int, max_repeats: int | None) -> torch.Tensor | None:
+    """Per-occurrence factor min(1, max_repeats / k), k = how often ``ids[i]`` occurs in ``ids``: (n, 1).
+
+    A vector that occurs k times in one batch receives k updates computed from the same stale
+    value. Summed, they are what k sequential SGD steps would roughly give while k is small, but
+    for the most frequent words of a large batch (k in the thousands) the sum overshoots and
+    training diverges. Scaling caps a row's total step at ``max_repeats`` updates' worth; rows
+    seen at most ``max_repeats`` times are untouched. ``None`` (the default): plain sums.
+
+    >>> repeat_scale(torch.tensor([3, 3, 3, 3, 1]), n_rows=5, max_repeats=2).squeeze(1).tolist()
+    [0.5, 0.5, 0.5, 0.5, 1.0]
+    """
+    if max_repeats is None:
+        return None
+    counts = torch.bincount(ids, minlength=n_rows)[ids]  # occurrences of each id in this batch
+    return (max_repeats / counts.clamp(min=max_repeats).to(torch.float32)).unsqueeze(1)
+
+
 @torch.no_grad()
 def ns_update(
-    h: torch.Tensor, W_out: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, alpha: float
+    h: torch.Tensor, W_out: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, alpha: float | torch.Tensor,
+    max_repeats: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step of negative sampling on the output vectors; returns (neu1e, summed loss).
 
     For each example and each of the 1 + K output words (label 1 for the target, 0 for the
     negatives), as in word2vec.c: ``g = α·(label − σ(h·v))``, ``neu1e += g·v``, ``v += g·h``.
     ``neu1e`` (B, d) = −α·∂loss/∂h is what the caller adds to the input vector(s). ``W_out`` is
-    updated in place; repeated words in a batch get the sum of their updates (``index_add_``).
+    updated in place; repeated words in a batch get the sum of their updates (``index_add_``),
+    capped at ``max_repeats`` updates' worth (see :func:`repeat_scale`).
     """
     B, d = h.shape
     ids = torch.cat([targets.unsqueeze(1), negatives], 1)  # (B, 1+K)
@@ -368,7 +391,9 @@ def ns_update(
     valid[:, 1:] = (negatives != targets.unsqueeze(1)).to(f.dtype)  # skip a negative equal to the target
     g = (label - torch.sigmoid(f)) * valid * alpha  # α·(label − σ(h·v))
     neu1e = torch.bmm(g.unsqueeze(1), v).squeeze(1)  # Σ g·v, (B, d)
-    W_out.index_add_(0, ids.reshape(-1), (g.unsqueeze(2) * h.unsqueeze(1)).reshape(-1, d))  # v += g·h
+    upd = (g.unsqueeze(2) * h.unsqueeze(1)).reshape(-1, d)  # g·h for every (example, output word)
+    scale = repeat_scale(ids.reshape(-1), W_out.shape[0], max_repeats)
+    W_out.index_add_(0, ids.reshape(-1), upd if scale is None else upd * scale)  # v += g·h
     loss = -(F.logsigmoid(f[:, 0]) + (F.logsigmoid(-f[:, 1:]) * valid[:, 1:]).sum(1)).sum()
     return neu1e, loss
 
@@ -381,13 +406,15 @@ def hs_update(
     codes: torch.Tensor,
     points: torch.Tensor,
     lengths: torch.Tensor,
-    alpha: float,
+    alpha: float | torch.Tensor,
+    max_repeats: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step of hierarchical softmax on the inner-node vectors; returns (neu1e, summed loss).
 
     For every node j on the target's path (word2vec.c): ``g = α·(1 − code_j − σ(h·n_j))``,
     ``neu1e += g·n_j``, ``n_j += g·h``. The paths are flattened (no padding is computed):
     an example with a 20-node path costs 20 dot products, one with a 3-node path costs 3.
+    The root lies on every path: ``max_repeats`` caps its (and every node's) summed step.
     """
     B, d = h.shape
     L = lengths[targets]  # (B,)
@@ -400,7 +427,9 @@ def hs_update(
     f = (hr * n).sum(-1)  # h·n_j
     g = (1.0 - code - torch.sigmoid(f)) * alpha
     neu1e = torch.zeros_like(h).index_add_(0, rows, g.unsqueeze(1) * n)
-    syn1.index_add_(0, nodes, g.unsqueeze(1) * hr)
+    upd = g.unsqueeze(1) * hr
+    scale = repeat_scale(nodes, syn1.shape[0], max_repeats)
+    syn1.index_add_(0, nodes, upd if scale is None else upd * scale)
     loss = -F.logsigmoid((1.0 - 2.0 * code) * f).sum()
     return neu1e, loss
 
@@ -513,7 +542,13 @@ class Word2VecConfig:
     # subsampled), but the top nodes of the Huffman tree lie on *every* path: large batches make them
     # overshoot and diverge, so hierarchical softmax needs small batches (so do toy vocabularies).
     batch_size: int | None = None
+    # cap on the summed update of a vector that occurs k times in a batch: min(1, max_repeats / k)
+    # per occurrence (see repeat_scale). None: plain sums. Large GPU batches (16k-64k) need it.
+    max_repeats: int | None = None
     chunk_words: int = 100_000  # corpus words turned into examples at once
+    # torch.compile the batch steps: one fused loop instead of ~15 tensor operations and their
+    # temporaries (about 1.5x faster on a CPU; needs a C++ compiler there, a few seconds to compile)
+    compile: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -530,6 +565,8 @@ class Word2VecConfig:
             raise ValueError("negative sampling needs negative >= 1")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.max_repeats is not None and self.max_repeats < 1:
+            raise ValueError(f"max_repeats must be >= 1 or None, got {self.max_repeats}")
 
 
 @dataclass
@@ -593,6 +630,7 @@ class Word2Vec:
             self.syn1 = torch.zeros(V - 1, d, device=self.device)
             self.codes, self.points, self.lengths = self.tree.padded(self.device)
         self.epochs_trained = 0
+        self._steps: dict[bool, tuple] = {}  # the batch steps (compiled on first use when config.compile)
 
     @classmethod
     def from_sentences(
@@ -615,11 +653,49 @@ class Word2Vec:
 
     # ---- one batch ---------------------------------------------------------------------------
 
-    def _output_step(self, h: torch.Tensor, targets: torch.Tensor, alpha: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.config.loss == "negative":
-            negatives = self.sampler.sample((h.shape[0], self.config.negative), gen)
-            return ns_update(h, self.W_out, targets, negatives, alpha)
-        return hs_update(h, self.syn1, targets, self.codes, self.points, self.lengths, alpha)
+    def _output_step(self, h: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor | None, alpha) -> tuple[torch.Tensor, torch.Tensor]:
+        if negatives is not None:
+            return ns_update(h, self.W_out, targets, negatives, alpha, self.config.max_repeats)
+        return hs_update(h, self.syn1, targets, self.codes, self.points, self.lengths, alpha, self.config.max_repeats)
+
+    def _negatives(self, n: int, gen: torch.Generator) -> torch.Tensor | None:
+        # drawn outside the (optionally compiled) batch step: compiled code cannot take a torch.Generator
+        return self.sampler.sample((n, self.config.negative), gen) if self.config.loss == "negative" else None
+
+    @torch.no_grad()
+    def _skipgram_batch(self, inp: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor | None, alpha) -> torch.Tensor:
+        h = self.W_in.index_select(0, inp)  # (b, d) input vectors of the context words
+        neu1e, loss = self._output_step(h, targets, negatives, alpha)
+        scale = repeat_scale(inp, self.W_in.shape[0], self.config.max_repeats)
+        self.W_in.index_add_(0, inp, neu1e if scale is None else neu1e * scale)  # the input vector moves by −α·∂loss/∂h
+        return loss
+
+    @torch.no_grad()
+    def _cbow_batch(self, words: torch.Tensor, rows: torch.Tensor, count: torch.Tensor, centres: torch.Tensor,
+                    negatives: torch.Tensor | None, alpha) -> torch.Tensor:
+        h = torch.zeros(count.shape[0], self.W_in.shape[1], device=self.W_in.device, dtype=self.W_in.dtype)
+        h = h.index_add_(0, rows, self.W_in.index_select(0, words)) / count  # mean of the context vectors
+        neu1e, loss = self._output_step(h, centres, negatives, alpha)
+        err = neu1e.index_select(0, rows)  # each context word gets the full error
+        scale = repeat_scale(words, self.W_in.shape[0], self.config.max_repeats)
+        self.W_in.index_add_(0, words, err if scale is None else err * scale)
+        return loss
+
+    def _batch_steps(self):
+        """The two batch steps, compiled with ``torch.compile`` when ``config.compile`` (built once per mode)."""
+        hogwild = threading.current_thread() is not threading.main_thread()
+        if hogwild not in self._steps:
+            steps = (self._skipgram_batch, self._cbow_batch)
+            if self.config.compile:
+                # Hogwild workers: a C++ wrapper around the compiled kernels, which lets go of the GIL
+                # while they run (the default Python wrapper holds it, and the workers would take turns)
+                options = {"cpp_wrapper": True} if hogwild and self.device.type == "cpu" else None
+                try:
+                    steps = tuple(torch.compile(f, dynamic=True, options=options) for f in steps)
+                except Exception as e:  # noqa: BLE001 — no compiler back-end here: say so, keep going
+                    warnings.warn(f"torch.compile is not available ({e}); training without it", stacklevel=3)
+            self._steps[hogwild] = steps
+        return self._steps[hogwild]
 
     # ---- training ----------------------------------------------------------------------------
 
@@ -629,13 +705,19 @@ class Word2Vec:
         epochs: int | None = None,
         progress: bool = True,
         threads: int | None = None,
+        workers: int = 1,
     ) -> TrainReport:
         """Train for ``epochs`` (default ``config.epochs``) passes over ``sentences``.
 
         Per stretch of ~``chunk_words`` words: subsample, draw the shrunk windows, build all
         examples with tensor operations, then update in batches of ``batch_size`` with the
-        learning rate α = α₀ − (α₀ − α_min)·(words done / words to do). ``threads`` sets
-        ``torch.set_num_threads`` during training (match gensim's ``workers`` to compare).
+        learning rate α = α₀ − (α₀ − α_min)·(words done / words to do).
+
+        ``threads`` sets ``torch.set_num_threads`` during training: the operations of one batch
+        are split over that many threads. ``workers > 1`` (CPU only) is word2vec's own way instead:
+        that many Python threads each train on their own stretches of the corpus and write into the
+        shared vectors without locks (Hogwild, as word2vec.c and gensim's ``workers`` do), each
+        with one torch thread. With ``workers=1`` a run is reproducible; with more it is not.
         """
         from tqdm.auto import tqdm
 
@@ -644,52 +726,96 @@ class Word2Vec:
         epochs = cfg.epochs if epochs is None else epochs
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         dev = self.device
-        gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + self.epochs_trained + 1)
+        if workers > 1 and dev.type != "cpu":
+            raise ValueError(f"workers > 1 (Hogwild threads) is for CPU training; on {dev.type} use workers=1")
+        if workers > 1 and threads not in (None, 1):
+            raise ValueError("with workers > 1 each worker runs one torch thread: leave threads unset")
+        seed = cfg.seed * 1000 + self.epochs_trained + 1
         ids_all, sent_all = corpus.ids.to(dev), corpus.sentence.to(dev)
-        chunks = corpus.chunks(cfg.chunk_words)
+        jobs = [(epoch, lo, hi) for epoch in range(epochs) for lo, hi in corpus.chunks(cfg.chunk_words)]
         total = epochs * corpus.raw_words
         history = History()
-        done, examples, step = 0, 0, 0
+        state = {"next": 0, "done": 0, "examples": 0, "step": 0}
+        lock = threading.Lock()
+        errors: list[BaseException] = []
         bar = tqdm(total=total, unit="w", unit_scale=True, disable=not progress, desc=f"{cfg.arch}/{cfg.loss}")
-        start = time.perf_counter()
-        with _num_threads(threads):
-            for epoch in range(epochs):
-                for lo, hi in chunks:
-                    a, b = int(corpus.offsets[lo]), int(corpus.offsets[hi])
-                    raw = int(corpus.raw_cum[hi] - corpus.raw_cum[lo])
-                    ids, sent = ids_all[a:b], sent_all[a:b]
-                    # subsampling: keep each occurrence with probability keep(w)
-                    keep = torch.rand(ids.shape, generator=gen, device=dev) < self.keep_prob[ids]
-                    ids, sent = ids[keep], sent[keep]
-                    if ids.numel() < 2:
-                        done += raw
-                        continue
-                    ctx, mask = context_windows(ids, sent, cfg.window, gen)
-                    if cfg.arch == "skipgram":
-                        n, loss = self._train_skipgram(ids, ctx, mask, done, raw, total, gen)
-                    else:
-                        n, loss = self._train_cbow(ids, ctx, mask, done, raw, total, gen)
-                    if not math.isfinite(float(loss)):
-                        raise FloatingPointError(
-                            f"training diverged (loss {float(loss)}) after {done:,} words: lower batch_size "
-                            f"(now {cfg.batch_size}) or alpha (now {cfg.alpha})"
-                        )
-                    done += raw
-                    examples += n
-                    step += 1
-                    history.train.append(
-                        {"step": step, "epoch": epoch + self.epochs_trained, "words": done,
-                         "loss": float(loss) / max(n, 1), "alpha": self._alpha(done / total)}
-                    )
+
+        def work(rank: int) -> None:
+            # worker 0 draws from the generator a one-worker run uses: workers=1 is the sequential run
+            gen = torch.Generator(device=dev).manual_seed(seed + 7919 * rank)
+            while True:
+                with lock:
+                    if errors or state["next"] == len(jobs):
+                        return
+                    epoch, lo, hi = jobs[state["next"]]
+                    state["next"] += 1
+                    done = state["done"]  # words finished so far (all workers): drives α
+                raw = int(corpus.raw_cum[hi] - corpus.raw_cum[lo])
+                a, b = int(corpus.offsets[lo]), int(corpus.offsets[hi])
+                n, loss = self._train_chunk(ids_all[a:b], sent_all[a:b], done, raw, total, gen)
+                with lock:
+                    state["done"] += raw
                     bar.update(raw)
+                    if n == 0:  # nothing left after subsampling
+                        continue
+                    state["examples"] += n
+                    state["step"] += 1
+                    history.train.append(
+                        {"step": state["step"], "epoch": epoch + self.epochs_trained, "words": state["done"],
+                         "loss": loss / n, "alpha": self._alpha(state["done"] / total)}
+                    )
                     bar.set_postfix(loss=f"{history.train[-1]['loss']:.3f}", refresh=False)
+
+        def guarded(rank: int) -> None:
+            try:
+                work(rank)
+            except BaseException as e:  # noqa: BLE001 — handed to the caller after the join
+                with lock:
+                    errors.append(e)
+
+        start = time.perf_counter()
+        with _num_threads(1 if workers > 1 else threads):
+            if workers == 1:
+                work(0)  # in the caller's thread: errors surface directly
+            else:
+                pool = [threading.Thread(target=guarded, args=(r,), name=f"word2vec-{r}") for r in range(workers)]
+                for t in pool:
+                    t.start()
+                for t in pool:
+                    t.join()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - start
         bar.close()
+        if errors:
+            raise errors[0]
         self.epochs_trained += epochs
-        return TrainReport(history=history, seconds=seconds, raw_words=total, examples=examples)
+        return TrainReport(history=history, seconds=seconds, raw_words=total, examples=state["examples"])
+
+    def _train_chunk(self, ids, sent, done: int, raw: int, total: int, gen: torch.Generator) -> tuple[int, float]:
+        """Train on one stretch of corpus; returns (examples, summed loss)."""
+        cfg = self.config
+        # subsampling: keep each occurrence with probability keep(w)
+        keep = torch.rand(ids.shape, generator=gen, device=ids.device) < self.keep_prob[ids]
+        ids, sent = ids[keep], sent[keep]
+        if ids.numel() < 2:
+            return 0, 0.0
+        ctx, mask = context_windows(ids, sent, cfg.window, gen)
+        if cfg.arch == "skipgram":
+            n, loss = self._train_skipgram(ids, ctx, mask, done, raw, total, gen)
+        else:
+            n, loss = self._train_cbow(ids, ctx, mask, done, raw, total, gen)
+        loss = float(loss)
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"training diverged (loss {loss}) after {done:,} words: lower batch_size "
+                f"(now {cfg.batch_size}) or alpha (now {cfg.alpha}), or cap repeated updates "
+                f"with max_repeats (now {cfg.max_repeats}; 64 suits large batches)"
+            )
+        return n, loss
 
     def _alpha(self, progress: float) -> float:
         c = self.config
@@ -700,32 +826,36 @@ class Word2Vec:
         inputs = ctx[mask]  # (P,) context words, in corpus order
         targets = ids.unsqueeze(1).expand_as(ctx)[mask]  # (P,) their centre words
         n, B = inputs.numel(), self.config.batch_size
+        step = self._batch_steps()[0]
         loss = torch.zeros((), device=self.device)
         for s in range(0, n, B):
-            alpha = self._alpha((done + raw * s / n) / total)
+            alpha = torch.tensor(self._alpha((done + raw * s / n) / total), device=self.device)
             inp = inputs[s : s + B]
-            h = self.W_in.index_select(0, inp)  # (b, d)
-            neu1e, l = self._output_step(h, targets[s : s + B], alpha, gen)
-            self.W_in.index_add_(0, inp, neu1e)  # the input vector moves by −α·∂loss/∂h
-            loss += l
+            loss += step(inp, targets[s : s + B], self._negatives(inp.numel(), gen), alpha)
         return n, loss
 
     def _train_cbow(self, ids, ctx, mask, done, raw, total, gen) -> tuple[int, torch.Tensor]:
         # CBOW: the mean of the context vectors predicts the centre word
         has_ctx = mask.any(1)
         centres, ctx, mask = ids[has_ctx], ctx[has_ctx], mask[has_ctx]
-        n, B, d = centres.numel(), self.config.batch_size, self.config.dim
+        n, B = centres.numel(), self.config.batch_size
+        # the context words of the whole chunk, flattened once: (P,) words and the centre each belongs to.
+        # A batch of centres [s, e) owns the slice [start[s], start[e]) of them, so the loop below
+        # needs no boolean indexing (on a GPU each one waits for the device: a sync per batch).
+        words_all = ctx[mask]  # (P,) in centre order
+        rows_all = torch.arange(n, device=self.device).unsqueeze(1).expand_as(ctx)[mask]  # (P,)
+        count = mask.sum(1)  # (n,) context size of each centre
+        start = F.pad(count.cumsum(0), (1, 0))  # (n+1,) where each centre's context words begin
+        cuts = start[torch.arange(0, n + B, B, device=self.device).clamp(max=n)].tolist()  # one sync per chunk
+        count = count.unsqueeze(1).to(self.W_in.dtype)
+        step = self._batch_steps()[1]
         loss = torch.zeros((), device=self.device)
-        for s in range(0, n, B):
-            alpha = self._alpha((done + raw * s / n) / total)
-            c, m = ctx[s : s + B], mask[s : s + B]
-            rows = torch.arange(c.shape[0], device=self.device).unsqueeze(1).expand_as(c)[m]  # centre of each context word
-            words = c[m]  # (P,) context words
-            count = m.sum(1, keepdim=True).to(self.W_in.dtype)  # (b, 1)
-            h = torch.zeros(c.shape[0], d, device=self.device).index_add_(0, rows, self.W_in.index_select(0, words)) / count
-            neu1e, l = self._output_step(h, centres[s : s + B], alpha, gen)
-            self.W_in.index_add_(0, words, neu1e.index_select(0, rows))  # each context word gets the full error
-            loss += l
+        for k, s in enumerate(range(0, n, B)):
+            e = min(s + B, n)
+            alpha = torch.tensor(self._alpha((done + raw * s / n) / total), device=self.device)
+            words = words_all[cuts[k] : cuts[k + 1]]  # (p,) context words of this batch
+            rows = rows_all[cuts[k] : cuts[k + 1]] - s  # their centre, 0..e-s-1
+            loss += step(words, rows, count[s:e], centres[s:e], self._negatives(e - s, gen), alpha)
         return n, loss
 
 
