@@ -717,7 +717,9 @@ class Word2Vec:
         are split over that many threads. ``workers > 1`` (CPU only) is word2vec's own way instead:
         that many Python threads each train on their own stretches of the corpus and write into the
         shared vectors without locks (Hogwild, as word2vec.c and gensim's ``workers`` do), each
-        with one torch thread. With ``workers=1`` a run is reproducible; with more it is not.
+        with one torch thread, on batches of ``batch_size // workers`` so that no more stale
+        updates are in flight at once than with one worker (CBOW loses quality otherwise). With
+        ``workers=1`` a run is reproducible; with more it is not.
         """
         from tqdm.auto import tqdm
 
@@ -741,6 +743,7 @@ class Word2Vec:
         state = {"next": 0, "done": 0, "examples": 0, "step": 0}
         lock = threading.Lock()
         errors: list[BaseException] = []
+        batch = max(1, cfg.batch_size // workers)
         bar = tqdm(total=total, unit="w", unit_scale=True, disable=not progress, desc=f"{cfg.arch}/{cfg.loss}")
 
         def work(rank: int) -> None:
@@ -755,7 +758,7 @@ class Word2Vec:
                     done = state["done"]  # words finished so far (all workers): drives α
                 raw = int(corpus.raw_cum[hi] - corpus.raw_cum[lo])
                 a, b = int(corpus.offsets[lo]), int(corpus.offsets[hi])
-                n, loss = self._train_chunk(ids_all[a:b], sent_all[a:b], done, raw, total, gen)
+                n, loss = self._train_chunk(ids_all[a:b], sent_all[a:b], done, raw, total, gen, batch)
                 with lock:
                     state["done"] += raw
                     bar.update(raw)
@@ -795,7 +798,7 @@ class Word2Vec:
         self.epochs_trained += epochs
         return TrainReport(history=history, seconds=seconds, raw_words=total, examples=state["examples"])
 
-    def _train_chunk(self, ids, sent, done: int, raw: int, total: int, gen: torch.Generator) -> tuple[int, float]:
+    def _train_chunk(self, ids, sent, done: int, raw: int, total: int, gen: torch.Generator, batch: int) -> tuple[int, float]:
         """Train on one stretch of corpus; returns (examples, summed loss)."""
         cfg = self.config
         # subsampling: keep each occurrence with probability keep(w)
@@ -805,9 +808,9 @@ class Word2Vec:
             return 0, 0.0
         ctx, mask = context_windows(ids, sent, cfg.window, gen)
         if cfg.arch == "skipgram":
-            n, loss = self._train_skipgram(ids, ctx, mask, done, raw, total, gen)
+            n, loss = self._train_skipgram(ids, ctx, mask, done, raw, total, gen, batch)
         else:
-            n, loss = self._train_cbow(ids, ctx, mask, done, raw, total, gen)
+            n, loss = self._train_cbow(ids, ctx, mask, done, raw, total, gen, batch)
         loss = float(loss)
         if not math.isfinite(loss):
             raise FloatingPointError(
@@ -821,11 +824,11 @@ class Word2Vec:
         c = self.config
         return max(c.min_alpha, c.alpha - (c.alpha - c.min_alpha) * progress)
 
-    def _train_skipgram(self, ids, ctx, mask, done, raw, total, gen) -> tuple[int, torch.Tensor]:
+    def _train_skipgram(self, ids, ctx, mask, done, raw, total, gen, B: int) -> tuple[int, torch.Tensor]:
         # word2vec.c's skip-gram: the context word's input vector predicts the centre word
         inputs = ctx[mask]  # (P,) context words, in corpus order
         targets = ids.unsqueeze(1).expand_as(ctx)[mask]  # (P,) their centre words
-        n, B = inputs.numel(), self.config.batch_size
+        n = inputs.numel()
         step = self._batch_steps()[0]
         loss = torch.zeros((), device=self.device)
         for s in range(0, n, B):
@@ -834,11 +837,11 @@ class Word2Vec:
             loss += step(inp, targets[s : s + B], self._negatives(inp.numel(), gen), alpha)
         return n, loss
 
-    def _train_cbow(self, ids, ctx, mask, done, raw, total, gen) -> tuple[int, torch.Tensor]:
+    def _train_cbow(self, ids, ctx, mask, done, raw, total, gen, B: int) -> tuple[int, torch.Tensor]:
         # CBOW: the mean of the context vectors predicts the centre word
         has_ctx = mask.any(1)
         centres, ctx, mask = ids[has_ctx], ctx[has_ctx], mask[has_ctx]
-        n, B = centres.numel(), self.config.batch_size
+        n = centres.numel()
         # the context words of the whole chunk, flattened once: (P,) words and the centre each belongs to.
         # A batch of centres [s, e) owns the slice [start[s], start[e]) of them, so the loop below
         # needs no boolean indexing (on a GPU each one waits for the device: a sync per batch).
