@@ -412,3 +412,22 @@ def test_hogwild_errors_reach_the_caller():
         model.train(sentences, progress=False, workers=0)
     with pytest.raises(ValueError, match="leave threads unset"):
         model.train(sentences, progress=False, workers=2, threads=2)
+
+
+def test_a_failing_compilation_falls_back_to_eager_with_a_warning(monkeypatch):
+    import torch._inductor.exc
+
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise torch._inductor.exc.InductorError(AssertionError("simulated compiler bug"), None)
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    sentences = _toy_corpus(200)
+    cfg = Word2VecConfig(dim=16, window=3, min_count=1, sample=0.0, epochs=2, batch_size=64, chunk_words=1200)
+    eager = Word2Vec.from_sentences(sentences, cfg)
+    eager.train(sentences, progress=False)
+    model = Word2Vec.from_sentences(sentences, Word2VecConfig(**{**cfg.__dict__, "compile": True}))
+    with pytest.warns(UserWarning, match="torch.compile failed.*simulated compiler bug"):
+        model.train(sentences, progress=False)
+    assert torch.equal(model.W_in, eager.W_in)  # the same run as without compile

@@ -631,6 +631,7 @@ class Word2Vec:
             self.codes, self.points, self.lengths = self.tree.padded(self.device)
         self.epochs_trained = 0
         self._steps: dict[bool, tuple] = {}  # the batch steps (compiled on first use when config.compile)
+        self._compile_failed = False
 
     @classmethod
     def from_sentences(
@@ -691,11 +692,34 @@ class Word2Vec:
                 # while they run (the default Python wrapper holds it, and the workers would take turns)
                 options = {"cpp_wrapper": True} if hogwild and self.device.type == "cpu" else None
                 try:
-                    steps = tuple(torch.compile(f, dynamic=True, options=options) for f in steps)
+                    steps = tuple(self._fallback(torch.compile(f, dynamic=True, options=options), f) for f in steps)
                 except Exception as e:  # noqa: BLE001 — no compiler back-end here: say so, keep going
                     warnings.warn(f"torch.compile is not available ({e}); training without it", stacklevel=3)
             self._steps[hogwild] = steps
         return self._steps[hogwild]
+
+    def _fallback(self, compiled, eager):
+        """``compiled``, or ``eager`` from the first compilation error on (warned once).
+
+        Compilation happens at the first call (and again for new shapes); an error there (no C++
+        compiler, a compiler bug: torch 2.11's inductor failed on these steps on a GPU) stops
+        nothing: the batch runs eagerly. Graphs compile before they run, so a failure leaves
+        the vectors untouched (at worst, when a later piece of the step fails after an earlier
+        piece ran, one batch's output-vector update is applied twice).
+        """
+
+        def step(*args):
+            if not self._compile_failed:
+                try:
+                    return compiled(*args)
+                except torch._dynamo.exc.TorchDynamoException as e:
+                    self._compile_failed = True
+                    first = (str(e).strip().splitlines() or [""])[0][:200]
+                    warnings.warn(f"torch.compile failed on the word2vec batch step ({type(e).__name__}: {first}); "
+                                  "training goes on without it", stacklevel=2)
+            return eager(*args)
+
+        return step
 
     # ---- training ----------------------------------------------------------------------------
 
@@ -832,7 +856,7 @@ class Word2Vec:
         step = self._batch_steps()[0]
         loss = torch.zeros((), device=self.device)
         for s in range(0, n, B):
-            alpha = torch.tensor(self._alpha((done + raw * s / n) / total), device=self.device)
+            alpha = self._alpha((done + raw * s / n) / total)  # a float: compiled steps take it as an input
             inp = inputs[s : s + B]
             loss += step(inp, targets[s : s + B], self._negatives(inp.numel(), gen), alpha)
         return n, loss
@@ -855,7 +879,7 @@ class Word2Vec:
         loss = torch.zeros((), device=self.device)
         for k, s in enumerate(range(0, n, B)):
             e = min(s + B, n)
-            alpha = torch.tensor(self._alpha((done + raw * s / n) / total), device=self.device)
+            alpha = self._alpha((done + raw * s / n) / total)  # a float: compiled steps take it as an input
             words = words_all[cuts[k] : cuts[k + 1]]  # (p,) context words of this batch
             rows = rows_all[cuts[k] : cuts[k + 1]] - s  # their centre, 0..e-s-1
             loss += step(words, rows, count[s:e], centres[s:e], self._negatives(e - s, gen), alpha)
