@@ -91,7 +91,10 @@ COMPILE = ctx.pick(smoke=False, cpu=True, gpu=False)
 # on a GPU, skip-gram + negative sampling takes 32,768 pairs per batch with max_repeats=64 (section 5)
 BIG_BATCH = ctx.pick(smoke=None, cpu=None, gpu=(32_768, 64))
 THREADS = None if ctx.device.type != "cpu" else torch.get_num_threads()
-print(f"lines: {MAX_LINES or 'all'}, epochs: {EPOCHS}, models: {ARCHS}, torch threads: {THREADS}")
+# Hogwild worker threads, as gensim's `workers` (section 5): 1 keeps runs reproducible
+WORKERS = ctx.pick(smoke=1, cpu=THREADS or 1, gpu=1) if ctx.device.type == "cpu" else 1
+print(f"lines: {MAX_LINES or 'all'}, epochs: {EPOCHS}, models: {ARCHS}, torch threads: {THREADS}, "
+      f"workers: {WORKERS}, compile: {COMPILE}")
 
 # %% [markdown]
 # ## 1. The idea: predict the window, not the next word
@@ -249,8 +252,9 @@ assert cost["softmax"][-1] > cost["negative"][-1]  # at a real vocabulary size t
 # own stretch of the corpus and write into the shared vectors **without locks** ("Hogwild"): an
 # update lost to a collision now and then does not matter. `model.train(..., workers=2)` does the
 # same with Python threads (the tensor operations release Python's lock), each on batches of
-# `batch_size / workers` so that no more stale updates are in flight than with one thread. This
-# notebook keeps `workers=1`: then every run gives the same vectors.
+# `batch_size / workers` so that no more stale updates are in flight than with one thread. The
+# `smoke` preset keeps `workers=1` (then every run gives the same vectors); the `cpu` preset uses one
+# worker per core, as gensim does in section 7.
 
 # %%
 models, reports = {}, {}
@@ -259,7 +263,7 @@ for arch, loss in ARCHS:
     cfg = Word2VecConfig(arch=arch, loss=loss, dim=100, window=5, negative=5, min_count=5, sample=1e-3,
                          epochs=EPOCHS, chunk_words=CHUNK, compile=COMPILE, **big)
     model = Word2Vec(vocab, cfg, device=ctx.device)
-    reports[arch, loss] = model.train(sentences, threads=THREADS)
+    reports[arch, loss] = model.train(sentences, threads=THREADS if WORKERS == 1 and not COMPILE else None, workers=WORKERS)
     models[arch, loss] = model
     print(f"{arch:>8s} + {loss:<12s}: {reports[arch, loss]}")
 

@@ -29,7 +29,10 @@ What differs: word2vec.c and gensim update after every (centre, context) pair wi
 threads writing without locks (Hogwild). Here the pairs of a stretch of corpus are built with
 tensor operations and updated in batches of ``batch_size`` pairs: the gradient is written by
 hand (no autograd, no optimizer) and scattered with ``index_add_``. The same code runs on CPU
-and GPU; there is no Python loop per training pair.
+and GPU; there is no Python loop per training pair. Three options trade exactness for speed:
+``Word2VecConfig(compile=True)`` fuses each batch step with ``torch.compile`` (CPU), ``train(...,
+workers=n)`` runs n Hogwild threads as word2vec.c does (CPU), and ``max_repeats`` caps the summed
+stale update of a word repeated in a batch, which large GPU batches need.
 
     >>> sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat"]] * 50
     >>> cfg = Word2VecConfig(dim=8, window=2, min_count=1, epochs=2, sample=0.0)
@@ -546,8 +549,8 @@ class Word2VecConfig:
     # per occurrence (see repeat_scale). None: plain sums. Large GPU batches (16k-64k) need it.
     max_repeats: int | None = None
     chunk_words: int = 100_000  # corpus words turned into examples at once
-    # torch.compile the batch steps: one fused loop instead of ~15 tensor operations and their
-    # temporaries (about 1.5x faster on a CPU; needs a C++ compiler there, a few seconds to compile)
+    # torch.compile the negative-sampling batch steps: one fused loop instead of ~15 tensor operations
+    # and their temporaries (1.3-1.8x faster on a CPU; needs a C++ compiler, seconds to compile)
     compile: bool = False
     seed: int = 0
 
@@ -687,7 +690,9 @@ class Word2Vec:
         hogwild = threading.current_thread() is not threading.main_thread()
         if hogwild not in self._steps:
             steps = (self._skipgram_batch, self._cbow_batch)
-            if self.config.compile:
+            # hierarchical softmax stays eager: its paths give every batch a new number of nodes,
+            # and recompiling for them cost far more than fusing saved
+            if self.config.compile and self.config.loss == "negative":
                 # Hogwild workers: a C++ wrapper around the compiled kernels, which lets go of the GIL
                 # while they run (the default Python wrapper holds it, and the workers would take turns)
                 options = {"cpp_wrapper": True} if hogwild and self.device.type == "cpu" else None
@@ -743,7 +748,10 @@ class Word2Vec:
         shared vectors without locks (Hogwild, as word2vec.c and gensim's ``workers`` do), each
         with one torch thread, on batches of ``batch_size // workers`` so that no more stale
         updates are in flight at once than with one worker (CBOW loses quality otherwise). With
-        ``workers=1`` a run is reproducible; with more it is not.
+        ``workers=1`` a run is reproducible; with more it is not. Compiled steps
+        (``config.compile``) run on one torch thread unless ``threads`` says otherwise: inductor's
+        multi-threaded version of the fused loop (atomic adds on shared rows) ran at a third to a
+        half of the one-thread speed on 2 cores. Use ``workers`` to use more cores.
         """
         from tqdm.auto import tqdm
 
@@ -759,6 +767,8 @@ class Word2Vec:
             raise ValueError(f"workers > 1 (Hogwild threads) is for CPU training; on {dev.type} use workers=1")
         if workers > 1 and threads not in (None, 1):
             raise ValueError("with workers > 1 each worker runs one torch thread: leave threads unset")
+        if threads is None and cfg.compile and dev.type == "cpu":
+            threads = 1
         seed = cfg.seed * 1000 + self.epochs_trained + 1
         ids_all, sent_all = corpus.ids.to(dev), corpus.sentence.to(dev)
         jobs = [(epoch, lo, hi) for epoch in range(epochs) for lo, hi in corpus.chunks(cfg.chunk_words)]
