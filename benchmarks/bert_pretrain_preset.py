@@ -15,7 +15,7 @@ the validation metrics at every evaluation and writes them as JSON with ``--out`
 from __future__ import annotations
 
 import argparse
-import json
+import io
 import math
 import sys
 import time
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from ptm_course.data.masking import collate_pretraining, make_nsp_examples  # noqa: E402
 from ptm_course.data.wordpiece import special_tokens  # noqa: E402
+from ptm_course.io import atomic_write_bytes, atomic_write_json  # noqa: E402
 from ptm_course.models.bert import BertConfig, BertForPreTraining, pretraining_loss  # noqa: E402
 from ptm_course.train import fit  # noqa: E402
 from ptm_course.utils import count_params, get_device, set_seed  # noqa: E402
@@ -46,10 +47,9 @@ def export_bundle(path: Path, vocab: int) -> None:
 
     tok = wikitext_wordpiece(vocab)
     bundle = {"tokenizer": tok.to_str(), "docs": wikitext_documents(tok, "train")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(bundle, tmp)
-    tmp.replace(path)
+    buf = io.BytesIO()
+    torch.save(bundle, buf)
+    atomic_write_bytes(path, buf.getvalue())
     print(f"written {path} ({path.stat().st_size / 1e6:.1f} MB, {len(bundle['docs'])} articles)")
 
 
@@ -111,8 +111,8 @@ def main() -> None:
     print(f"uniform guess: mlm_loss {math.log(V):.2f}, nsp_acc 0.5; {seconds:.0f} s on {device}")
     if args.out is not None:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-        args.out.write_text(json.dumps({"preset": args.preset, "steps": steps, "device": name, "seconds": seconds,
-                                        "torch": torch.__version__, "eval": history.eval}, indent=1), encoding="utf-8")
+        atomic_write_json(args.out, {"preset": args.preset, "steps": steps, "device": name, "seconds": seconds,
+                                     "torch": torch.__version__, "eval": history.eval})
 
 
 if __name__ == "__main__":

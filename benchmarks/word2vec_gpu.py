@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from ptm_course.embeddings import evaluate_analogies, evaluate_word_pairs  # noqa: E402
 from ptm_course.embeddings.word2vec import Word2Vec, Word2VecConfig  # noqa: E402
-from ptm_course.io import atomic_write_json, atomic_write_text  # noqa: E402
+from ptm_course.io import atomic_write_bytes, atomic_write_json, atomic_write_text  # noqa: E402
 
 EVAL_COLUMNS = {"questions-words": ("section", "a", "b", "c", "d"), "wordsim353": ("word1", "word2", "score"),
                 "simlex999": ("word1", "word2", "score")}
@@ -46,11 +46,7 @@ def export_bundle(path: Path) -> None:
     for name, cols in EVAL_COLUMNS.items():
         ds = load(name)
         bundle[name] = {c: list(ds[c]) for c in cols}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
-        json.dump(bundle, f)
-    tmp.replace(path)
+    atomic_write_bytes(path, gzip.compress(json.dumps(bundle).encode("utf-8")))
     print(f"written {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -371,6 +371,12 @@ def repeat_scale(ids: torch.Tensor, n_rows: int, max_repeats: int | None) -> tor
     return (max_repeats / counts.clamp(min=max_repeats).to(torch.float32)).unsqueeze(1)
 
 
+def _capped_index_add_(W: torch.Tensor, ids: torch.Tensor, upd: torch.Tensor, max_repeats: int | None) -> None:
+    """``W[ids] += upd`` (repeated ids summed), each occurrence scaled by :func:`repeat_scale`."""
+    scale = repeat_scale(ids, W.shape[0], max_repeats)
+    W.index_add_(0, ids, upd if scale is None else upd * scale)
+
+
 @torch.no_grad()
 def ns_update(
     h: torch.Tensor, W_out: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, alpha: float | torch.Tensor,
@@ -394,9 +400,7 @@ def ns_update(
     valid[:, 1:] = (negatives != targets.unsqueeze(1)).to(f.dtype)  # skip a negative equal to the target
     g = (label - torch.sigmoid(f)) * valid * alpha  # α·(label − σ(h·v))
     neu1e = torch.bmm(g.unsqueeze(1), v).squeeze(1)  # Σ g·v, (B, d)
-    upd = (g.unsqueeze(2) * h.unsqueeze(1)).reshape(-1, d)  # g·h for every (example, output word)
-    scale = repeat_scale(ids.reshape(-1), W_out.shape[0], max_repeats)
-    W_out.index_add_(0, ids.reshape(-1), upd if scale is None else upd * scale)  # v += g·h
+    _capped_index_add_(W_out, ids.reshape(-1), (g.unsqueeze(2) * h.unsqueeze(1)).reshape(-1, d), max_repeats)  # v += g·h
     loss = -(F.logsigmoid(f[:, 0]) + (F.logsigmoid(-f[:, 1:]) * valid[:, 1:]).sum(1)).sum()
     return neu1e, loss
 
@@ -430,9 +434,7 @@ def hs_update(
     f = (hr * n).sum(-1)  # h·n_j
     g = (1.0 - code - torch.sigmoid(f)) * alpha
     neu1e = torch.zeros_like(h).index_add_(0, rows, g.unsqueeze(1) * n)
-    upd = g.unsqueeze(1) * hr
-    scale = repeat_scale(nodes, syn1.shape[0], max_repeats)
-    syn1.index_add_(0, nodes, upd if scale is None else upd * scale)
+    _capped_index_add_(syn1, nodes, g.unsqueeze(1) * hr, max_repeats)  # n_j += g·h
     loss = -F.logsigmoid((1.0 - 2.0 * code) * f).sum()
     return neu1e, loss
 
@@ -670,8 +672,7 @@ class Word2Vec:
     def _skipgram_batch(self, inp: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor | None, alpha) -> torch.Tensor:
         h = self.W_in.index_select(0, inp)  # (b, d) input vectors of the context words
         neu1e, loss = self._output_step(h, targets, negatives, alpha)
-        scale = repeat_scale(inp, self.W_in.shape[0], self.config.max_repeats)
-        self.W_in.index_add_(0, inp, neu1e if scale is None else neu1e * scale)  # the input vector moves by −α·∂loss/∂h
+        _capped_index_add_(self.W_in, inp, neu1e, self.config.max_repeats)  # the input vector moves by −α·∂loss/∂h
         return loss
 
     @torch.no_grad()
@@ -680,14 +681,12 @@ class Word2Vec:
         h = torch.zeros(count.shape[0], self.W_in.shape[1], device=self.W_in.device, dtype=self.W_in.dtype)
         h = h.index_add_(0, rows, self.W_in.index_select(0, words)) / count  # mean of the context vectors
         neu1e, loss = self._output_step(h, centres, negatives, alpha)
-        err = neu1e.index_select(0, rows)  # each context word gets the full error
-        scale = repeat_scale(words, self.W_in.shape[0], self.config.max_repeats)
-        self.W_in.index_add_(0, words, err if scale is None else err * scale)
+        # each context word gets the full error
+        _capped_index_add_(self.W_in, words, neu1e.index_select(0, rows), self.config.max_repeats)
         return loss
 
-    def _batch_steps(self):
+    def _batch_steps(self, hogwild: bool):
         """The two batch steps, compiled with ``torch.compile`` when ``config.compile`` (built once per mode)."""
-        hogwild = threading.current_thread() is not threading.main_thread()
         if hogwild not in self._steps:
             steps = (self._skipgram_batch, self._cbow_batch)
             # hierarchical softmax stays eager: its paths give every batch a new number of nodes,
@@ -792,7 +791,7 @@ class Word2Vec:
                     done = state["done"]  # words finished so far (all workers): drives α
                 raw = int(corpus.raw_cum[hi] - corpus.raw_cum[lo])
                 a, b = int(corpus.offsets[lo]), int(corpus.offsets[hi])
-                n, loss = self._train_chunk(ids_all[a:b], sent_all[a:b], done, raw, total, gen, batch)
+                n, loss = self._train_chunk(ids_all[a:b], sent_all[a:b], done, raw, total, gen, batch, workers > 1)
                 with lock:
                     state["done"] += raw
                     bar.update(raw)
@@ -832,7 +831,8 @@ class Word2Vec:
         self.epochs_trained += epochs
         return TrainReport(history=history, seconds=seconds, raw_words=total, examples=state["examples"])
 
-    def _train_chunk(self, ids, sent, done: int, raw: int, total: int, gen: torch.Generator, batch: int) -> tuple[int, float]:
+    def _train_chunk(self, ids, sent, done: int, raw: int, total: int, gen: torch.Generator, batch: int,
+                     hogwild: bool) -> tuple[int, float]:
         """Train on one stretch of corpus; returns (examples, summed loss)."""
         cfg = self.config
         # subsampling: keep each occurrence with probability keep(w)
@@ -842,9 +842,9 @@ class Word2Vec:
             return 0, 0.0
         ctx, mask = context_windows(ids, sent, cfg.window, gen)
         if cfg.arch == "skipgram":
-            n, loss = self._train_skipgram(ids, ctx, mask, done, raw, total, gen, batch)
+            n, loss = self._train_skipgram(ids, ctx, mask, done, raw, total, gen, batch, hogwild)
         else:
-            n, loss = self._train_cbow(ids, ctx, mask, done, raw, total, gen, batch)
+            n, loss = self._train_cbow(ids, ctx, mask, done, raw, total, gen, batch, hogwild)
         loss = float(loss)
         if not math.isfinite(loss):
             raise FloatingPointError(
@@ -858,12 +858,12 @@ class Word2Vec:
         c = self.config
         return max(c.min_alpha, c.alpha - (c.alpha - c.min_alpha) * progress)
 
-    def _train_skipgram(self, ids, ctx, mask, done, raw, total, gen, B: int) -> tuple[int, torch.Tensor]:
+    def _train_skipgram(self, ids, ctx, mask, done, raw, total, gen, B: int, hogwild: bool) -> tuple[int, torch.Tensor]:
         # word2vec.c's skip-gram: the context word's input vector predicts the centre word
         inputs = ctx[mask]  # (P,) context words, in corpus order
         targets = ids.unsqueeze(1).expand_as(ctx)[mask]  # (P,) their centre words
         n = inputs.numel()
-        step = self._batch_steps()[0]
+        step = self._batch_steps(hogwild)[0]
         loss = torch.zeros((), device=self.device)
         for s in range(0, n, B):
             alpha = self._alpha((done + raw * s / n) / total)  # a float: compiled steps take it as an input
@@ -871,7 +871,7 @@ class Word2Vec:
             loss += step(inp, targets[s : s + B], self._negatives(inp.numel(), gen), alpha)
         return n, loss
 
-    def _train_cbow(self, ids, ctx, mask, done, raw, total, gen, B: int) -> tuple[int, torch.Tensor]:
+    def _train_cbow(self, ids, ctx, mask, done, raw, total, gen, B: int, hogwild: bool) -> tuple[int, torch.Tensor]:
         # CBOW: the mean of the context vectors predicts the centre word
         has_ctx = mask.any(1)
         centres, ctx, mask = ids[has_ctx], ctx[has_ctx], mask[has_ctx]
@@ -885,7 +885,7 @@ class Word2Vec:
         start = F.pad(count.cumsum(0), (1, 0))  # (n+1,) where each centre's context words begin
         cuts = start[torch.arange(0, n + B, B, device=self.device).clamp(max=n)].tolist()  # one sync per chunk
         count = count.unsqueeze(1).to(self.W_in.dtype)
-        step = self._batch_steps()[1]
+        step = self._batch_steps(hogwild)[1]
         loss = torch.zeros((), device=self.device)
         for k, s in enumerate(range(0, n, B)):
             e = min(s + B, n)
