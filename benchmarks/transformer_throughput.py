@@ -15,14 +15,22 @@ loss, backward, optimizer step. Rows:
 * ``course, no attention mask`` (eager only): ``course`` called with ``attention_mask=None``: the
   batches have no padding, and without a mask SDPA may pick the FlashAttention kernel (HF drops an
   all-ones mask itself);
+* ``course, static positions``: ``course`` with the original BERT's fixed-width masked positions
+  (``mlm_positions``, ``max_predictions_per_seq`` = ``--max-predictions``, default
+  round(0.15 · T) + 1), built with the batches like every other input. Every shape is static, so
+  compiled, the whole loss (encoder, gather, head, cross-entropy) is one graph with no host sync;
+  and the last layer runs only for [CLS] and those positions (its keys and values for all), which
+  gives the same loss: nothing else of the last layer reaches it;
 * ``course, loss compiled`` (compiled only, with ``--rows``): ``torch.compile`` of the whole
   ``mlm_loss`` (encoder, the masked-position gather, head and loss in one graph; dynamic
   output shapes captured) instead of compiling the encoder and the head separately;
 
-each eager and, with ``--compile`` (default on CUDA), under ``torch.compile``. Tokens/s counts
+each eager and, with ``--compile`` (default on CUDA), under ``torch.compile`` with
+``--compile-mode`` (the same mode for every row, HF's included). Tokens/s counts
 every input token (batch x sequence). MFU = achieved model FLOP/s / peak, with model FLOPs per
-token = 6·N (non-embedding matmul parameters) + 12·L·H·T (attention) + 6·H·V·p (the decoder on a
-fraction p of the positions: 1 for rows with all positions, the mask rate for ``course``); the
+token = 6·N (non-embedding matmul parameters) + 12·L·H·T (attention) + 6·(H² + H·V)·p (the MLM
+head on a fraction p of the positions: 1 for rows with all positions, the mask rate for
+``course``), counting for ``course, static positions`` only the part of the last layer it runs; the
 peak is the card's bf16 dense figure (H100/H200: 989 TFLOP/s) or ``--peak-tflops``. The column
 "MFU 6N" is the plain convention 6 · N · tokens/s / peak with N = every parameter of the HF model
 (embeddings included), the same N for every row: a row that skips work (``course``) scores higher
@@ -41,7 +49,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ptm_course.data.masking import SpecialTokens, mask_tokens  # noqa: E402
+from ptm_course.data.masking import SpecialTokens, mask_tokens, masked_positions  # noqa: E402
 from ptm_course.models.bert import BertConfig, BertForMaskedLM, mlm_loss  # noqa: E402
 from ptm_course.models.hf_loading import bert_config_to_hf, load_hf_weights  # noqa: E402
 
@@ -57,13 +65,22 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
     return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
-def flops_per_token(cfg: BertConfig, T: int, decoder_fraction: float) -> float:
+def flops_per_token(cfg: BertConfig, T: int, decoder_fraction: float, last_layer_fraction: float = 1.0) -> float:
+    """Training FLOPs per input token that the step runs: 6 per multiply-add weight, forward + backward.
+
+    ``decoder_fraction``: share of positions through the MLM head (transform + vocabulary);
+    ``last_layer_fraction``: share of positions the last layer runs for (its keys and values
+    always run for every position).
+    """
     L, H, F, V = cfg.n_layers, cfg.d_model, cfg.d_ff, cfg.vocab_size
-    n_matmul = L * (4 * H * H + 2 * H * F) + H * H  # attention + FFN + MLM transform
-    return 6 * n_matmul + 12 * L * H * T + 6 * H * V * decoder_fraction
+    layer = 4 * H * H + 2 * H * F  # QKV + output projection + FFN
+    last = 2 * H * H + last_layer_fraction * (2 * H * H + 2 * H * F)  # K, V for all; Q, O, FFN for the rest
+    attention = 12 * H * T * (L - 1 + last_layer_fraction)  # Q·Kᵀ and A·V
+    return 6 * ((L - 1) * layer + last) + attention + 6 * (H * H + H * V) * decoder_fraction
 
 
-def make_batches(cfg: BertConfig, B: int, T: int, n: int, device: torch.device, seed: int = 0) -> list[dict]:
+def make_batches(cfg: BertConfig, B: int, T: int, n: int, device: torch.device, max_predictions: int,
+                 seed: int = 0) -> list[dict]:
     g = torch.Generator().manual_seed(seed)
     sp = SpecialTokens(pad=0, unk=100, cls=101, sep=102, mask=103)
     out = []
@@ -74,8 +91,29 @@ def make_batches(cfg: BertConfig, B: int, T: int, n: int, device: torch.device, 
         out.append({
             "input_ids": masked.to(device), "token_type_ids": torch.zeros_like(masked).to(device),
             "attention_mask": torch.ones_like(masked).to(device), "mlm_labels": labels.to(device),
+            "mlm_positions": masked_positions(labels, max_predictions).to(device),
         })
     return out
+
+
+def profile_steps(step, batches: list[dict], n: int, path: Path) -> str:
+    """Kernel time by op over ``n`` steps, and how busy the GPU was (sum of kernel times / wall time)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for i in range(n):
+            step(batches[i % len(batches)])
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(e.time_range.elapsed_us() for e in kernels) / 1e6  # µs -> s (overlapping streams would count twice)
+    head = (f"{n} steps, {1000 * wall / n:.1f} ms/step under the profiler; kernels {1000 * busy / n:.1f} ms/step "
+            f"({100 * busy / wall:.0f} % of wall time), {len(kernels) / n:.0f} kernel launches/step\n")
+    table = prof.key_averages().table(sort_by="self_device_time_total", row_limit=30)
+    path.write_text(head + table, encoding="utf-8")
+    return head
 
 
 def time_steps(step, batches: list[dict], warmup: int, steps: int, device: torch.device) -> float:
@@ -102,6 +140,16 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--compile", dest="compile", action="store_true", default=None, help="also torch.compile (default: on CUDA)")
     ap.add_argument("--no-compile", dest="compile", action="store_false")
+    ap.add_argument("--modes", nargs="+", choices=["eager", "compiled"], default=["eager", "compiled"],
+                    help="which modes to run (compiled only with --compile, the default on CUDA)")
+    ap.add_argument("--compile-mode", default="default",
+                    help="torch.compile mode for every compiled row: default | reduce-overhead | max-autotune | "
+                         "max-autotune-no-cudagraphs")
+    ap.add_argument("--max-predictions", type=int, default=None,
+                    help="width of mlm_positions for the static-positions row (default round(0.15 T) + 1)")
+    ap.add_argument("--profile", nargs="*", default=None,
+                    help="(CUDA) also profile these rows ('model/mode', e.g. 'course, static positions/compiled') "
+                         "and write a kernel table next to --out")
     ap.add_argument("--peak-tflops", type=float, default=None, help="peak FLOP/s of the device for MFU")
     ap.add_argument("--out", default=None, help="write the markdown table here too")
     ap.add_argument("--rows", nargs="+", default=None,
@@ -125,7 +173,8 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
     peak = peak_tflops(device, args.peak_tflops)
-    batches = make_batches(cfg, B, T, n=4, device=device)
+    max_pred = args.max_predictions or round(0.15 * T) + 1
+    batches = make_batches(cfg, B, T, n=4, device=device, max_predictions=max_pred)
     mask_rate = float(sum((b["mlm_labels"] != -100).float().mean() for b in batches) / len(batches))
 
     def build(kind: str):
@@ -141,15 +190,19 @@ def main() -> None:
 
     def make_step(kind: str, model, compiled: bool):
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=device.type == "cuda" or None)
+        mode = args.compile_mode
+        dense = {k: v for k, v in batches[0].items() if k != "mlm_positions"}.keys()  # what every other row gets
         if compiled and kind == "course, loss compiled":
             torch._dynamo.config.capture_dynamic_output_shape_ops = True  # h[labels != -100] inside the graph
-            compiled_loss = torch.compile(lambda b: mlm_loss(model, b)[0])
+            compiled_loss = torch.compile(lambda b: mlm_loss(model, {k: b[k] for k in dense})[0], mode=mode)
+        elif compiled and kind.startswith("course, static positions"):  # one graph: encoder, gather, head, loss
+            compiled_loss = torch.compile(lambda b: mlm_loss(model, b)[0], mode=mode)
         elif compiled:  # nn.Module.compile(): in place, so the loss functions below call compiled code
             if kind == "course":
-                model.bert.compile()
-                model.mlm.compile()
+                model.bert.compile(mode=mode)
+                model.mlm.compile(mode=mode)
             else:
-                model.compile()
+                model.compile(mode=mode)
 
         if kind == "hf":
             def loss_of(b):
@@ -157,13 +210,15 @@ def main() -> None:
                              attention_mask=b["attention_mask"], labels=b["mlm_labels"]).loss
         elif kind == "course":
             def loss_of(b):
-                return mlm_loss(model, b)[0]
-        elif kind == "course, loss compiled":
+                return mlm_loss(model, {k: b[k] for k in dense})[0]
+        elif kind == "course, loss compiled" or kind.startswith("course, static positions"):
             def loss_of(b):
-                return compiled_loss(b) if compiled else mlm_loss(model, b)[0]
+                if compiled:
+                    return compiled_loss(b)
+                return mlm_loss(model, {k: b[k] for k in dense} if kind == "course, loss compiled" else b)[0]
         elif kind == "course, no attention mask":
             def loss_of(b):
-                return mlm_loss(model, {k: v for k, v in b.items() if k != "attention_mask"})[0]
+                return mlm_loss(model, {k: b[k] for k in dense if k != "attention_mask"})[0]
         else:  # course, logits at all positions
             def loss_of(b):
                 logits = model(b["input_ids"], b["token_type_ids"], b["attention_mask"])
@@ -180,23 +235,38 @@ def main() -> None:
         return step
 
     rows = []
-    for compiled in ([False, True] if do_compile else [False]):
-        kinds = ["hf", "course", "course (all positions)"] + ([] if compiled else ["course, no attention mask"])
+    for compiled in [c for c in ([False, True] if do_compile else [False]) if ("compiled" if c else "eager") in args.modes]:
+        kinds = ["hf", "course", "course, static positions", "course (all positions)"] + (
+            [] if compiled else ["course, no attention mask"])
         if args.rows is not None:
-            kinds = [k for k in ["hf", "course", "course (all positions)", "course, no attention mask",
-                                 "course, loss compiled"] if k in args.rows]
+            known = ["hf", "course", "course, static positions", "course (all positions)",
+                     "course, no attention mask", "course, loss compiled"]
+            unknown = [k for k in args.rows if k not in known]
+            if unknown:
+                ap.error(f"unknown rows {unknown}; choose from {known}")
+            kinds = list(args.rows)  # in the order given
         for kind in kinds:
             model = build(kind).train()
             step = make_step(kind, model, compiled)
             sec = time_steps(step, batches, warmup, steps, device)
             tok_s = B * T / sec
-            frac = mask_rate if kind.startswith("course,") or kind == "course" else 1.0
-            achieved = tok_s * flops_per_token(cfg, T, frac)
+            static = kind.startswith("course, static positions")
+            frac = max_pred / T if static else (mask_rate if kind.startswith("course,") or kind == "course" else 1.0)
+            last = (1 + max_pred) / T if static else 1.0  # + [CLS]
+            achieved = tok_s * flops_per_token(cfg, T, frac, last)
             rows.append({"model": kind, "mode": "compiled" if compiled else "eager", "tokens/s": tok_s,
                          "ms/step": 1000 * sec, "TFLOP/s": achieved / 1e12,
                          "MFU": None if peak is None else achieved / (peak * 1e12),
                          "MFU 6N": None if peak is None else 6 * n_params * tok_s / (peak * 1e12)})
             print(f"{kind:24s} {rows[-1]['mode']:8s} {tok_s:12,.0f} tokens/s  {1000 * sec:8.1f} ms/step", flush=True)
+            tag = f"{kind}/{rows[-1]['mode']}"
+            if args.profile is not None and tag in args.profile and device.type == "cuda":
+                name = "".join(c if c.isalnum() else "_" for c in tag)
+                where = Path(args.out or "transformer_throughput.md").with_name(f"profile_{name}.txt")
+                try:
+                    print("  profile:", profile_steps(step, batches, 3, where).strip(), f"-> {where}", flush=True)
+                except Exception as exc:  # a diagnostic: keep the timed rows even if the profiler fails
+                    print(f"  profile failed: {type(exc).__name__}: {exc}", flush=True)
             del model, step
             if device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -208,7 +278,8 @@ def main() -> None:
         f"- device: {dev_name}; torch {torch.__version__}; transformers {transformers.__version__}; "
         f"precision: {'bf16 autocast' if use_bf16 else 'fp32'}",
         f"- shape: L={cfg.n_layers}, H={cfg.d_model}, heads={cfg.n_heads}, FFN={cfg.d_ff}, V={cfg.vocab_size}; "
-        f"batch {B} x sequence {T}; masked fraction {mask_rate:.3f}; {warmup} warm-up + {steps} timed steps",
+        f"batch {B} x sequence {T}; masked fraction {mask_rate:.3f}; static positions: {max_pred} per sequence; "
+        f"{warmup} warm-up + {steps} timed steps" + (f"; compile mode {args.compile_mode}" if do_compile else ""),
         f"- command: `{' '.join(['python', *sys.argv])}`",
         f"- peak for MFU: {'n/a (CPU)' if peak is None else f'{peak:.0f} TFLOP/s bf16 dense'}; "
         f"N = {n_params:,} parameters (HF model) for MFU 6N",
@@ -217,11 +288,12 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        hf_row = next(x for x in rows if x["model"] == "hf" and x["mode"] == r["mode"])
+        hf_row = next((x for x in rows if x["model"] == "hf" and x["mode"] == r["mode"]), None)
+        ratio = "n/a" if hf_row is None else f"{r['tokens/s'] / hf_row['tokens/s']:.2f}x"
         mfu = "n/a" if r["MFU"] is None else f"{100 * r['MFU']:.1f} %"
         mfu6 = "n/a" if r["MFU 6N"] is None else f"{100 * r['MFU 6N']:.1f} %"
         lines.append(f"| {r['model']} | {r['mode']} | {r['tokens/s']:,.0f} | {r['ms/step']:.1f} | {r['TFLOP/s']:.3f} | "
-                     f"{mfu} | {mfu6} | {r['tokens/s'] / hf_row['tokens/s']:.2f}x |")
+                     f"{mfu} | {mfu6} | {ratio} |")
     table = "\n".join(lines) + "\n"
     print("\n" + table)
     if args.out:

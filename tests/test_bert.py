@@ -16,6 +16,7 @@ from ptm_course.models.bert import (
     BertForTokenClassification,
     BertModel,
     best_span,
+    mlm_loss,
     pretraining_loss,
     qa_loss,
     sequence_classification_loss,
@@ -166,6 +167,46 @@ def test_pretraining_loss_equals_full_logits_loss():
     assert torch.allclose(loss, ref, atol=1e-5)
     assert abs(loss.item() - (math.log(50) + math.log(2))) < 0.5  # at init: uniform guesses
     assert set(metrics) == {"mlm_loss", "mlm_acc", "nsp_loss", "nsp_acc"}
+
+
+def test_static_masked_positions_give_the_same_loss_and_gradients():
+    from ptm_course.data.masking import masked_positions
+
+    batch = _pretraining_batch()
+    grads = []
+    for static in (False, True):
+        torch.manual_seed(0)
+        model = BertForPreTraining(CFG).eval()
+        b = dict(batch, mlm_positions=masked_positions(batch["mlm_labels"], 9)) if static else batch
+        loss, metrics = pretraining_loss(model, b)
+        loss.backward()
+        grads.append((loss.detach(), metrics["mlm_acc"], [p.grad.clone() for p in model.parameters()]))
+    (l0, a0, g0), (l1, a1, g1) = grads
+    assert torch.allclose(l0, l1, atol=1e-6) and torch.allclose(a0, a1)
+    assert all(torch.allclose(x, y, atol=1e-6) for x, y in zip(g0, g1))
+    mlm = BertForMaskedLM(CFG).eval()
+    b = dict(batch, mlm_positions=masked_positions(batch["mlm_labels"], 9))
+    assert torch.allclose(mlm_loss(mlm, b)[0], mlm_loss(mlm, batch)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="output_positions must be"):
+        mlm_loss(mlm, dict(batch, mlm_positions=b["mlm_positions"][:1]))
+
+
+def test_output_positions_equal_the_full_output_gathered():
+    torch.manual_seed(0)
+    model = BertModel(CFG).eval()
+    ids = _ids(B=3, T=12)
+    am = torch.ones_like(ids)
+    am[1, 9:] = 0
+    pos = torch.tensor([[0, 5, 11], [2, 3, 8], [7, 7, 1]])  # any positions, [CLS] and repeats included
+    full, pooled = model(ids, attention_mask=am)
+    part, pooled_p = model(ids, attention_mask=am, output_positions=pos)
+    assert part.shape == (3, 3, CFG.d_model)
+    assert torch.allclose(part, full.gather(1, pos[:, :, None].expand(-1, -1, CFG.d_model)), atol=1e-5)
+    assert torch.allclose(pooled_p, pooled, atol=1e-6)
+    with pytest.raises(ValueError, match="cannot be combined with is_causal"):
+        model.layers[0].attn(full, is_causal=True, query=full[:, :2])
+    with pytest.raises(ValueError, match="query must be"):
+        model.layers[0].attn(full, query=full[:2])
 
 
 def test_overfit_one_batch_every_head():

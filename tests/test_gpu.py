@@ -98,6 +98,25 @@ def test_bert_pretraining_with_bf16_autocast_learns_on_gpu():
     assert torch.isfinite(torch.tensor(last)) and last < 0.2 * first, (first, last)
 
 
+def test_compiled_static_positions_loss_equals_the_dense_loss_on_gpu():
+    # fixed-width masked positions: one compiled graph, last layer at the positions only
+    from ptm_course.data.masking import masked_positions
+
+    torch.manual_seed(0)
+    cfg = BertConfig.tiny(vocab_size=1000, dropout=0.0, attn_dropout=0.0)
+    model = BertForPreTraining(cfg).to(CUDA)
+    batch = {k: v.to(CUDA) for k, v in _padded_batch().items()}
+    static = dict(batch, mlm_positions=masked_positions(batch["mlm_labels"], 5))
+    dense_loss = pretraining_loss(model, batch)[0]
+    dense_loss.backward()
+    dense_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    loss = torch.compile(lambda b: pretraining_loss(model, b)[0])(static)
+    loss.backward()
+    assert abs(loss.item() - dense_loss.item()) < 1e-4
+    assert all((a - p.grad).abs().max().item() < 1e-4 for a, p in zip(dense_grads, model.parameters()))
+
+
 def test_lstm_lm_gpu_equals_cpu_and_trains():
     torch.manual_seed(0)
     cfg = LSTMLMConfig.tiny(vocab_size=50)

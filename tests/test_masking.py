@@ -10,6 +10,7 @@ from ptm_course.data.masking import (
     collate_pretraining,
     make_nsp_examples,
     mask_tokens,
+    masked_positions,
     pack_pair,
     pad_batch,
 )
@@ -115,3 +116,30 @@ def test_nsp_needs_two_documents_and_collate():
     assert (batch["input_ids"][batch["attention_mask"] == 0] == SP.pad).all()
     ids, mask = pad_batch([[5, 6], [7]], pad_id=0)
     assert ids.tolist() == [[5, 6], [7, 0]] and mask.tolist() == [[1, 1], [1, 0]]
+
+
+def test_masked_positions_list_every_masked_token_then_pad_with_ignored_ones():
+    ids = _batch(B=50, T=64, seed=3)
+    _, labels = mask_tokens(ids, SP, V, generator=torch.Generator().manual_seed(0))
+    P = int((labels != -100).sum(1).max()) + 2
+    pos = masked_positions(labels, P)
+    assert pos.shape == (50, P) and pos.dtype == torch.long
+    targets = labels.gather(1, pos)
+    for r in range(50):
+        want = (labels[r] != -100).nonzero().flatten().tolist()
+        n = len(want)
+        assert pos[r, :n].tolist() == want  # every masked position, in order
+        assert (targets[r, n:] == -100).all()  # the padding costs nothing in the loss
+        assert len(set(pos[r].tolist())) == P  # no position twice
+
+
+def test_masked_positions_errors_and_collate():
+    labels = torch.tensor([[-100, 7, 8, 9]])
+    with pytest.raises(ValueError, match="3 masked tokens, more than max_predictions=2"):
+        masked_positions(labels, 2)
+    with pytest.raises(ValueError, match="max_predictions must be in"):
+        masked_positions(labels, 5)
+    ex = make_nsp_examples(_docs(), 32, SP, seed=1)[:8]
+    batch = collate_pretraining(ex, SP, V, generator=torch.Generator().manual_seed(0), max_len=32, max_predictions=6)
+    assert batch["input_ids"].shape == (8, 32) and batch["mlm_positions"].shape == (8, 6)
+    assert (batch["mlm_labels"].gather(1, batch["mlm_positions"]) != -100).sum() == (batch["mlm_labels"] != -100).sum()

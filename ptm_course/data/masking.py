@@ -27,6 +27,7 @@ __all__ = [
     "collate_pretraining",
     "make_nsp_examples",
     "mask_tokens",
+    "masked_positions",
     "pad_batch",
     "pack_pair",
 ]
@@ -91,6 +92,38 @@ def mask_tokens(input_ids: torch.Tensor, special: SpecialTokens, vocab_size: int
         pool = torch.arange(*random_token_range)
     out[to_random] = pool[torch.randint(len(pool), (int(to_random.sum()),), generator=generator)]
     return out.to(device), labels.to(device)
+
+
+def masked_positions(labels: torch.Tensor, max_predictions: int) -> torch.Tensor:
+    """The masked positions of each row, as a fixed-width index (B, max_predictions).
+
+    The original BERT data format (``masked_lm_positions`` with ``max_predictions_per_seq``):
+    every row lists the positions whose label is not −100, in order, then fills up to
+    ``max_predictions`` with unmasked positions, whose label is −100 and so costs nothing in
+    the loss. Fixed width means fixed shapes: the loss can gather the masked hidden states
+    without asking the GPU how many there are (no host sync), and ``torch.compile`` can fuse the
+    whole step, or capture it in a CUDA graph.
+
+    >>> labels = torch.tensor([[-100, 7, -100, 9], [5, -100, -100, -100]])
+    >>> masked_positions(labels, 3).tolist()
+    [[1, 3, 0], [0, 1, 2]]
+    >>> labels.gather(1, masked_positions(labels, 3)).tolist()   # targets: −100 = padding
+    [[7, 9, -100], [5, -100, -100]]
+    """
+    if labels.dim() != 2:
+        raise ValueError(f"labels must be (batch, seq_len), got shape {tuple(labels.shape)}")
+    B, T = labels.shape
+    if not 1 <= max_predictions <= T:
+        raise ValueError(f"max_predictions must be in [1, seq_len={T}], got {max_predictions}")
+    selected = labels != IGNORE_INDEX
+    counts = selected.sum(1)
+    if B and int(counts.max()) > max_predictions:
+        row = int(counts.argmax())
+        raise ValueError(f"row {row} has {int(counts[row])} masked tokens, more than max_predictions={max_predictions}; "
+                         f"raise max_predictions to at least {int(counts.max())} (round(mlm_prob · seq_len) suffices)")
+    # a stable sort of "not selected" puts the selected positions first, each group in order
+    order = (~selected).to(torch.uint8).argsort(dim=1, stable=True)  # (B, T)
+    return order[:, :max_predictions].contiguous()
 
 
 def pack_pair(a: Sequence[int], b: Sequence[int] | None, special: SpecialTokens, max_len: int) -> tuple[list[int], list[int]]:
@@ -185,15 +218,25 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, max_len: int | None = 
 
 
 def collate_pretraining(examples: Sequence[dict], special: SpecialTokens, vocab_size: int, mlm_prob: float = 0.15,
-                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """NSP examples -> a padded, freshly masked batch (dynamic masking: a new draw every call)."""
-    ids, mask = pad_batch([e["input_ids"] for e in examples], special.pad)
-    types, _ = pad_batch([e["token_type_ids"] for e in examples], 0)
+                        generator: torch.Generator | None = None, max_len: int | None = None,
+                        max_predictions: int | None = None) -> dict[str, torch.Tensor]:
+    """NSP examples -> a padded, freshly masked batch (dynamic masking: a new draw every call).
+
+    ``max_len``: pad every batch to this length (fixed shapes for ``torch.compile``; default:
+    the longest example). ``max_predictions``: also return ``mlm_positions`` (B, max_predictions)
+    from :func:`masked_positions`, which the losses in :mod:`ptm_course.models.bert` use to
+    gather the masked positions without a host sync.
+    """
+    ids, mask = pad_batch([e["input_ids"] for e in examples], special.pad, max_len)
+    types, _ = pad_batch([e["token_type_ids"] for e in examples], 0, max_len)
     masked, labels = mask_tokens(ids, special, vocab_size, mlm_prob, generator=generator)
-    return {
+    batch = {
         "input_ids": masked,
         "token_type_ids": types,
         "attention_mask": mask,
         "mlm_labels": labels,
         "nsp_labels": torch.tensor([e["nsp_label"] for e in examples], dtype=torch.long),
     }
+    if max_predictions is not None:
+        batch["mlm_positions"] = masked_positions(labels, max_predictions)
+    return batch

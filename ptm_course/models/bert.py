@@ -162,15 +162,31 @@ class BertModel(nn.Module):
         self.apply(lambda m: init_bert_weights(m, cfg.init_std))
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                attention_mask: torch.Tensor | None = None,
+                output_positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states (B, T, C) and pooled [CLS] (B, C).
+
+        ``output_positions`` (B, P): return the hidden states at these positions only, (B, P, C).
+        The last layer then runs for them (and [CLS], for the pooler) alone: its keys and values
+        still see every position, so the result equals the full output gathered at the positions,
+        at about a sixth of the last layer's cost under a masked-LM loss.
+        """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, seq_len), got shape {tuple(input_ids.shape)}")
         mask = None if attention_mask is None else padding_mask(attention_mask)  # (B, 1, 1, T)
         x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
-        for layer in self.layers:
-            x = layer(x, mask=mask)  # bidirectional: no causal mask
-        pooled = torch.tanh(self.pooler(x[:, 0]))  # (B, C) from the [CLS] position
-        return x, pooled
+        if output_positions is None:
+            for layer in self.layers:
+                x = layer(x, mask=mask)  # bidirectional: no causal mask
+            return x, torch.tanh(self.pooler(x[:, 0]))  # pooled (B, C) from the [CLS] position
+        B, T = input_ids.shape
+        if output_positions.dim() != 2 or output_positions.size(0) != B:
+            raise ValueError(f"output_positions must be (batch={B}, P), got shape {tuple(output_positions.shape)}")
+        keep = torch.cat([output_positions.new_zeros(B, 1), output_positions], dim=1)  # [CLS] first, (B, 1 + P)
+        for layer in self.layers[:-1]:
+            x = layer(x, mask=mask)
+        x = self.layers[-1](x, mask=mask, positions=keep)  # (B, 1 + P, C)
+        return x[:, 1:], torch.tanh(self.pooler(x[:, 0]))
 
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
@@ -244,28 +260,50 @@ class BertForPreTraining(nn.Module):
         return self.mlm(h), self.nsp(pooled)
 
 
-def _masked_lm_terms(model: nn.Module, h: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+def _encode_for_mlm(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    # With fixed-width masked positions the encoder returns those positions only, (B, P, C).
+    return model.bert(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"),
+                      output_positions=batch.get("mlm_positions"))
+
+
+def _masked_lm_terms(model: nn.Module, h: torch.Tensor, labels: torch.Tensor,
+                     positions: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
     # Only the selected ~15 % of positions go through the vocabulary projection: the same loss as
     # projecting every position, at a fraction of the cost (the V-wide matmul dominates small models).
-    sel = labels != IGNORE_INDEX  # (B, T)
-    logits = model.mlm(h[sel])  # (n_masked, V)
-    target = labels[sel]
-    loss = F.cross_entropy(logits.float(), target)
-    acc = (logits.argmax(-1) == target).float().mean()
+    # h: (B, T, C) without positions; (B, P, C), already at the positions, with them.
+    if positions is None:
+        sel = labels != IGNORE_INDEX  # (B, T)
+        logits = model.mlm(h[sel])  # (n_masked, V): n_masked is data-dependent, a host sync
+        target = labels[sel]
+        loss = F.cross_entropy(logits.float(), target)
+        acc = (logits.argmax(-1) == target).float().mean()
+    else:
+        # fixed-width positions (B, P) from the data pipeline: static shapes, no sync; padding
+        # entries point at unmasked positions, whose target −100 the loss ignores
+        target = labels.gather(1, positions).flatten()  # (B·P,)
+        logits = model.mlm(h).flatten(0, 1)  # (B·P, V)
+        loss = F.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX)
+        valid = target != IGNORE_INDEX
+        acc = ((logits.argmax(-1) == target) & valid).sum() / valid.sum().clamp(min=1)
     return loss, {"mlm_loss": loss.detach(), "mlm_acc": acc}
 
 
 def mlm_loss(model: BertForMaskedLM | BertForPreTraining, batch: Mapping[str, torch.Tensor]):
-    """Masked-LM cross-entropy over the masked positions; metrics mlm_acc."""
-    h, _ = model.bert(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
-    loss, metrics = _masked_lm_terms(model, h, batch["mlm_labels"])
+    """Masked-LM cross-entropy over the masked positions; metrics mlm_acc.
+
+    With ``batch["mlm_positions"]`` (see :func:`ptm_course.data.masking.masked_positions`) the
+    masked positions are gathered at fixed width, which keeps every shape static, and the last
+    encoder layer runs at those positions only (``BertModel(output_positions=...)``).
+    """
+    h, _ = _encode_for_mlm(model, batch)
+    loss, metrics = _masked_lm_terms(model, h, batch["mlm_labels"], batch.get("mlm_positions"))
     return loss, {"mlm_acc": metrics["mlm_acc"]}
 
 
 def pretraining_loss(model: BertForPreTraining, batch: Mapping[str, torch.Tensor]):
     """L = L_MLM + L_NSP (the paper sums the two); metrics mlm_loss, nsp_loss, mlm_acc, nsp_acc."""
-    h, pooled = model.bert(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
-    loss_mlm, metrics = _masked_lm_terms(model, h, batch["mlm_labels"])
+    h, pooled = _encode_for_mlm(model, batch)
+    loss_mlm, metrics = _masked_lm_terms(model, h, batch["mlm_labels"], batch.get("mlm_positions"))
     nsp_logits = model.nsp(pooled)  # (B, 2)
     loss_nsp = F.cross_entropy(nsp_logits.float(), batch["nsp_labels"])
     metrics["nsp_loss"] = loss_nsp.detach()

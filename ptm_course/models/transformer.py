@@ -97,10 +97,27 @@ class MultiHeadAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)  # [W_Q; W_K; W_V] stacked on the output dim
         self.proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False,
+                query: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C).
+
+        ``query`` (B, P, C): only these rows ask (keys and values still come from all of x), and
+        the output is (B, P, C). A position's output depends on the other positions only through
+        their keys and values, so a layer whose outputs are needed at a few positions only (the
+        last one, under a masked-LM loss) need not compute the rest. Not with ``is_causal``.
+        """
         B, T, C = x.shape  # batch, sequence length, d_model
-        q, k, v = self.qkv(x).split(C, dim=-1)  # 3 × (B, T, C)
-        q = q.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, nh, T, hs)
+        if query is None:
+            q, k, v = self.qkv(x).split(C, dim=-1)  # 3 × (B, T, C)
+        else:
+            if is_causal:
+                raise ValueError("query= selects rows of a bidirectional layer; it cannot be combined with is_causal")
+            if query.dim() != 3 or query.shape[0] != B or query.shape[2] != C:
+                raise ValueError(f"query must be (batch={B}, P, d_model={C}), got shape {tuple(query.shape)}")
+            w, b = self.qkv.weight, self.qkv.bias  # rows [W_Q; W_K; W_V]
+            q = F.linear(query, w[:C], None if b is None else b[:C])  # (B, P, C)
+            k, v = F.linear(x, w[C:], None if b is None else b[C:]).split(C, dim=-1)  # 2 × (B, T, C)
+        q = q.view(B, q.size(1), self.n_heads, self.d_head).transpose(1, 2)  # (B, nh, T or P, hs)
         k = k.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, nh, T, hs)
         if mask is not None and is_causal:
@@ -111,7 +128,7 @@ class MultiHeadAttention(nn.Module):
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
         )  # (B, nh, T, hs)
-        y = y.transpose(1, 2).reshape(B, T, C)  # re-assemble the heads side by side
+        y = y.transpose(1, 2).reshape(B, q.size(2), C)  # re-assemble the heads side by side
         return self.proj(y)
 
 
@@ -146,9 +163,12 @@ class PostLNBlock(nn.Module):
         self.ffn = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
         self.norm2 = nn.LayerNorm(d_model, eps=norm_eps)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
-        x = self.norm1(x + self.drop(self.attn(x, mask=mask, is_causal=is_causal)))  # (B, T, C)
-        x = self.norm2(x + self.ffn(x))  # (B, T, C)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False,
+                positions: torch.Tensor | None = None) -> torch.Tensor:
+        """x (B, T, C) -> (B, T, C), or (B, P, C) at ``positions`` (B, P) only (see MultiHeadAttention)."""
+        q = None if positions is None else x.gather(1, positions[:, :, None].expand(-1, -1, x.size(-1)))  # (B, P, C)
+        x = self.norm1((x if q is None else q) + self.drop(self.attn(x, mask=mask, is_causal=is_causal, query=q)))
+        x = self.norm2(x + self.ffn(x))  # (B, T or P, C)
         return x
 
 
