@@ -9,7 +9,7 @@ license, and its Hugging Face hub twin for online use. :func:`load` returns a Hu
     >>> from ptm_course.data import load
     >>> wiki = load("wikitext-2")                    # DatasetDict: train / validation / test
     >>> wiki["train"][3]["text"][:40]
-    ' Senjō no Valkyria 3 : Unrecorded Chronic'
+    ' Senjō no Valkyria 3 : Unrecorded Chroni'
 """
 
 from __future__ import annotations
