@@ -21,6 +21,9 @@ loss, backward, optimizer step. Rows:
   compiled, the whole loss (encoder, gather, head, cross-entropy) is one graph with no host sync;
   and the last layer runs only for [CLS] and those positions (its keys and values for all), which
   gives the same loss: nothing else of the last layer reaches it;
+* ``course, static positions, fp32 norms`` (with ``--rows``): the same, with every LayerNorm
+  handing back float32 under autocast as ``nn.LayerNorm`` (and HF's BERT) does, instead of the
+  course's ``LayerNorm``, which rounds its output to bf16: the residual stream in float32;
 * ``course, loss compiled`` (compiled only, with ``--rows``): ``torch.compile`` of the whole
   ``mlm_loss`` (encoder, the masked-position gather, head and loss in one graph; dynamic
   output shapes captured) instead of compiling the encoder and the head separately;
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -52,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ptm_course.data.masking import SpecialTokens, mask_tokens, masked_positions  # noqa: E402
 from ptm_course.models.bert import BertConfig, BertForMaskedLM, mlm_loss  # noqa: E402
 from ptm_course.models.hf_loading import bert_config_to_hf, load_hf_weights  # noqa: E402
+from ptm_course.models.transformer import LayerNorm  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0, "A10": 125.0}
 
@@ -184,6 +189,10 @@ def main() -> None:
             return hf
         ours = BertForMaskedLM(cfg)
         load_hf_weights(ours, hf.state_dict())  # the very same weights
+        if kind == "course, static positions, fp32 norms":
+            for m in ours.modules():
+                if isinstance(m, LayerNorm):
+                    m.__class__ = torch.nn.LayerNorm  # same parameters; float32 output under autocast
         return ours.to(device)
 
     n_params = sum(p.numel() for p in build("hf").parameters())  # unique parameters (tied ones once)
@@ -240,7 +249,7 @@ def main() -> None:
             [] if compiled else ["course, no attention mask"])
         if args.rows is not None:
             known = ["hf", "course", "course, static positions", "course (all positions)",
-                     "course, no attention mask", "course, loss compiled"]
+                     "course, no attention mask", "course, static positions, fp32 norms", "course, loss compiled"]
             unknown = [k for k in args.rows if k not in known]
             if unknown:
                 ap.error(f"unknown rows {unknown}; choose from {known}")
@@ -280,7 +289,7 @@ def main() -> None:
         f"- shape: L={cfg.n_layers}, H={cfg.d_model}, heads={cfg.n_heads}, FFN={cfg.d_ff}, V={cfg.vocab_size}; "
         f"batch {B} x sequence {T}; masked fraction {mask_rate:.3f}; static positions: {max_pred} per sequence; "
         f"{warmup} warm-up + {steps} timed steps" + (f"; compile mode {args.compile_mode}" if do_compile else ""),
-        f"- command: `{' '.join(['python', *sys.argv])}`",
+        f"- command: `{shlex.join(['python', *sys.argv])}`",
         f"- peak for MFU: {'n/a (CPU)' if peak is None else f'{peak:.0f} TFLOP/s bf16 dense'}; "
         f"N = {n_params:,} parameters (HF model) for MFU 6N",
         "",

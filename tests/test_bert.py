@@ -24,6 +24,7 @@ from ptm_course.models.bert import (
     token_classification_loss,
 )
 from ptm_course.models.transformer import (
+    LayerNorm,
     MultiHeadAttention,
     PostLNBlock,
     PreLNBlock,
@@ -70,6 +71,20 @@ def test_causal_attention_does_not_look_ahead():
         # a padding mask and the causal mask combine
         am = torch.ones(1, 6, dtype=torch.long)
         assert torch.allclose(block(x, mask=padding_mask(am), is_causal=True), y1, atol=1e-6)
+
+
+def test_layernorm_rounds_its_output_to_the_autocast_dtype_only_under_autocast():
+    torch.manual_seed(0)
+    ours, ref = LayerNorm(16), torch.nn.LayerNorm(16)
+    with torch.no_grad():
+        ours.weight.normal_(), ours.bias.normal_()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 16)
+    assert torch.equal(ours(x), ref(x))  # no autocast: nn.LayerNorm exactly
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # (CUDA autocast also upcasts a bf16 input to float32)
+        y, y_ref = ours(x), ref(x)
+    assert y_ref.dtype == torch.float32 and y.dtype == torch.bfloat16
+    assert torch.equal(y, y_ref.bfloat16())  # statistics in float32, only the output rounded
 
 
 def test_masks_shapes_and_errors():

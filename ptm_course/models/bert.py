@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .transformer import ACTIVATIONS, PostLNBlock, padding_mask
+from .transformer import ACTIVATIONS, LayerNorm, PostLNBlock, padding_mask
 
 __all__ = [
     "BertConfig",
@@ -129,7 +129,7 @@ class BertEmbeddings(nn.Module):
         self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.d_model, padding_idx=cfg.pad_token_id)
         self.position_embeddings = nn.Embedding(cfg.max_len, cfg.d_model)  # learned, not sinusoidal
         self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.d_model)  # segment A = 0, B = 1
-        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.norm = LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
@@ -217,7 +217,7 @@ class BertMLMHead(nn.Module):
         super().__init__()
         self.dense = nn.Linear(cfg.d_model, cfg.d_model)
         self.act = ACTIVATIONS[cfg.activation]
-        self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.norm = LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.decoder = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.decoder.weight = word_embeddings.weight  # weight tying: one matrix, two uses
         self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))

@@ -29,6 +29,7 @@ from torch import nn
 __all__ = [
     "ACTIVATIONS",
     "FeedForward",
+    "LayerNorm",
     "MultiHeadAttention",
     "PostLNBlock",
     "PreLNBlock",
@@ -45,6 +46,24 @@ def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
 
 # name -> function. "gelu" is the exact erf form, x·Φ(x), which HF's BertModel uses by default.
 ACTIVATIONS = {"gelu": F.gelu, "gelu_tanh": _gelu_tanh, "relu": F.relu}
+
+
+class LayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` that, under autocast, returns the autocast dtype (bf16/fp16).
+
+    Autocast runs LayerNorm in float32 and hands back a float32 tensor, so a post-LN residual
+    stream would stay float32: twice the bytes through every add, norm and their backward, and
+    a cast before each matmul. Here the statistics are still computed in float32 and only the
+    output is rounded, as the matmuls that read it would round it anyway. Without autocast it
+    is exactly ``nn.LayerNorm`` (same parameters, same result).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        kind = x.device.type
+        if torch.is_autocast_enabled(kind):
+            y = y.to(torch.get_autocast_dtype(kind))
+        return y
 
 
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -159,9 +178,9 @@ class PostLNBlock(nn.Module):
         super().__init__()
         self.attn = MultiHeadAttention(d_model, n_heads, dropout=attn_dropout)
         self.drop = nn.Dropout(dropout)
-        self.norm1 = nn.LayerNorm(d_model, eps=norm_eps)
+        self.norm1 = LayerNorm(d_model, eps=norm_eps)
         self.ffn = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
-        self.norm2 = nn.LayerNorm(d_model, eps=norm_eps)
+        self.norm2 = LayerNorm(d_model, eps=norm_eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False,
                 positions: torch.Tensor | None = None) -> torch.Tensor:
@@ -181,10 +200,10 @@ class PreLNBlock(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1, attn_dropout: float = 0.1,
                  activation: str = "gelu_tanh", norm_eps: float = 1e-5):
         super().__init__()
-        self.norm1 = nn.LayerNorm(d_model, eps=norm_eps)
+        self.norm1 = LayerNorm(d_model, eps=norm_eps)
         self.attn = MultiHeadAttention(d_model, n_heads, dropout=attn_dropout)
         self.drop = nn.Dropout(dropout)
-        self.norm2 = nn.LayerNorm(d_model, eps=norm_eps)
+        self.norm2 = LayerNorm(d_model, eps=norm_eps)
         self.ffn = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
