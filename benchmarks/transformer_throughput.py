@@ -200,10 +200,12 @@ def main() -> None:
     def make_step(kind: str, model, compiled: bool):
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=device.type == "cuda" or None)
         mode = args.compile_mode
-        dense = {k: v for k, v in batches[0].items() if k != "mlm_positions"}.keys()  # what every other row gets
+
+        def dense(b):  # the batch without the static-positions row's extra input
+            return {k: v for k, v in b.items() if k != "mlm_positions"}
         if compiled and kind == "course, loss compiled":
             torch._dynamo.config.capture_dynamic_output_shape_ops = True  # h[labels != -100] inside the graph
-            compiled_loss = torch.compile(lambda b: mlm_loss(model, {k: b[k] for k in dense})[0], mode=mode)
+            compiled_loss = torch.compile(lambda b: mlm_loss(model, dense(b))[0], mode=mode)
         elif compiled and kind.startswith("course, static positions"):  # one graph: encoder, gather, head, loss
             compiled_loss = torch.compile(lambda b: mlm_loss(model, b)[0], mode=mode)
         elif compiled:  # nn.Module.compile(): in place, so the loss functions below call compiled code
@@ -219,15 +221,15 @@ def main() -> None:
                              attention_mask=b["attention_mask"], labels=b["mlm_labels"]).loss
         elif kind == "course":
             def loss_of(b):
-                return mlm_loss(model, {k: b[k] for k in dense})[0]
+                return mlm_loss(model, dense(b))[0]
         elif kind == "course, loss compiled" or kind.startswith("course, static positions"):
             def loss_of(b):
                 if compiled:
                     return compiled_loss(b)
-                return mlm_loss(model, {k: b[k] for k in dense} if kind == "course, loss compiled" else b)[0]
+                return mlm_loss(model, dense(b) if kind == "course, loss compiled" else b)[0]
         elif kind == "course, no attention mask":
             def loss_of(b):
-                return mlm_loss(model, {k: b[k] for k in dense if k != "attention_mask"})[0]
+                return mlm_loss(model, {k: v for k, v in dense(b).items() if k != "attention_mask"})[0]
         else:  # course, logits at all positions
             def loss_of(b):
                 logits = model(b["input_ids"], b["token_type_ids"], b["attention_mask"])

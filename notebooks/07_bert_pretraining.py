@@ -320,9 +320,10 @@ assert 0.0 <= last["nsp_acc"] <= 1.0
 
 # %%
 from ptm_course.data.masking import masked_positions
+from ptm_course.models.transformer import gather_positions
 
 b = {k: t.to(ctx.device) for k, t in valid_batches[0].items()}
-pos = masked_positions(b["mlm_labels"], max_predictions=round(0.15 * max_len) + 1)
+pos = masked_positions(b["mlm_labels"], max_predictions)
 print("masked tokens in the first rows:", (b["mlm_labels"] != -100).sum(1)[:6].tolist(),
       "-> mlm_positions", tuple(pos.shape))
 model.eval()
@@ -330,7 +331,7 @@ with torch.no_grad():
     inputs = (b["input_ids"], b["token_type_ids"], b["attention_mask"])
     full, _ = model.bert(*inputs)                               # every position, every layer
     part, _ = model.bert(*inputs, output_positions=pos)         # last layer at [CLS] + pos only
-    gathered = full.gather(1, pos[:, :, None].expand(-1, -1, full.size(-1)))
+    gathered = gather_positions(full, pos)                      # the full output at pos
     dense, static = pretraining_loss(model, b)[0], pretraining_loss(model, {**b, "mlm_positions": pos})[0]
 print(f"last layer at {pos.shape[1] + 1} of {full.shape[1]} positions: max |difference| "
       f"{(part - gathered).abs().max().item():.1e}; loss {dense.item():.4f} vs {static.item():.4f}")

@@ -179,7 +179,7 @@ class BertModel(nn.Module):
             for layer in self.layers:
                 x = layer(x, mask=mask)  # bidirectional: no causal mask
             return x, torch.tanh(self.pooler(x[:, 0]))  # pooled (B, C) from the [CLS] position
-        B, T = input_ids.shape
+        B = input_ids.shape[0]
         if output_positions.dim() != 2 or output_positions.size(0) != B:
             raise ValueError(f"output_positions must be (batch={B}, P), got shape {tuple(output_positions.shape)}")
         keep = torch.cat([output_positions.new_zeros(B, 1), output_positions], dim=1)  # [CLS] first, (B, 1 + P)

@@ -35,6 +35,7 @@ __all__ = [
     "PreLNBlock",
     "attention_reference",
     "causal_mask",
+    "gather_positions",
     "padding_mask",
 ]
 
@@ -87,6 +88,15 @@ def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tenso
     [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     """
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+def gather_positions(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """The rows of x (B, T, C) at positions (B, P): (B, P, C), i.e. x[b, positions[b, p]].
+
+    >>> gather_positions(torch.arange(6.).view(1, 3, 2), torch.tensor([[2, 0]])).tolist()
+    [[[4.0, 5.0], [0.0, 1.0]]]
+    """
+    return x.gather(1, positions[:, :, None].expand(-1, -1, x.size(-1)))
 
 
 def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -185,7 +195,7 @@ class PostLNBlock(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False,
                 positions: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C), or (B, P, C) at ``positions`` (B, P) only (see MultiHeadAttention)."""
-        q = None if positions is None else x.gather(1, positions[:, :, None].expand(-1, -1, x.size(-1)))  # (B, P, C)
+        q = None if positions is None else gather_positions(x, positions)  # (B, P, C)
         x = self.norm1((x if q is None else q) + self.drop(self.attn(x, mask=mask, is_causal=is_causal, query=q)))
         x = self.norm2(x + self.ffn(x))  # (B, T or P, C)
         return x
