@@ -57,6 +57,7 @@ from ptm_course.data.masking import SpecialTokens, mask_tokens, masked_positions
 from ptm_course.models.bert import BertConfig, BertForMaskedLM, mlm_loss  # noqa: E402
 from ptm_course.models.hf_loading import bert_config_to_hf, load_hf_weights  # noqa: E402
 from ptm_course.models.transformer import LayerNorm  # noqa: E402
+from ptm_course.utils import amp_dtype  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "T4": 65.0, "A10": 125.0}
 
@@ -174,7 +175,7 @@ def main() -> None:
         B, T = args.batch or 128, args.seq or 128
         steps, warmup = args.steps or 20, args.warmup or 5
     do_compile = device.type == "cuda" if args.compile is None else args.compile
-    use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    use_bf16 = amp_dtype(device) == torch.bfloat16  # native bf16 only (not a T4's emulated one)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
     peak = peak_tflops(device, args.peak_tflops)

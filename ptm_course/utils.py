@@ -162,15 +162,16 @@ def get_preset(name: str | None = None, device: str | torch.device = "auto") -> 
 def amp_dtype(device: str | torch.device, enabled: bool | None = None) -> torch.dtype | None:
     """The autocast dtype for ``device``, or ``None`` when autocast is off.
 
-    CUDA: bfloat16 where the GPU supports it (Ampere and newer), float16 otherwise (then use
-    :func:`grad_scaler`). CPU and MPS: off unless ``enabled=True`` (CPU then uses bfloat16,
+    CUDA: bfloat16 where the GPU computes it natively (Ampere and newer), float16 otherwise (then
+    use :func:`grad_scaler`): a T4 (Colab's free GPU) only emulates bfloat16, several times slower
+    than its float16 tensor cores, though ``torch.cuda.is_bf16_supported()`` says yes to it. CPU and MPS: off unless ``enabled=True`` (CPU then uses bfloat16,
     MPS float16). ``enabled=False`` always turns it off.
     """
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     if enabled is False:
         return None
     if dev.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
     if enabled:
         return torch.bfloat16 if dev.type == "cpu" else torch.float16
     return None

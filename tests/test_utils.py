@@ -68,9 +68,12 @@ def test_preset_pick_returns_the_value_of_its_own_name():
 def test_amp_off_on_cpu_unless_asked(monkeypatch):
     assert amp_dtype("cpu") is None
     assert amp_dtype("cpu", enabled=True) == torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # Ampere+
     assert amp_dtype("cuda") == torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    # a T4: bf16 only emulated (torch says yes unless asked about native support) -> float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert amp_dtype("cuda") == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: False)
     assert amp_dtype("cuda") == torch.float16
     assert amp_dtype("cuda", enabled=False) is None
 
