@@ -29,7 +29,11 @@ loss, backward, optimizer step. Rows:
   output shapes captured) instead of compiling the encoder and the head separately;
 
 each eager and, with ``--compile`` (default on CUDA), under ``torch.compile`` with
-``--compile-mode`` (the same mode for every row, HF's included). Tokens/s counts
+``--compile-mode`` (the same mode for every row, HF's included). Every row of a mode is built
+and warmed up first, then timed in ``--repeat`` rounds (default 3 on CUDA), each round timing
+every row once, so that clock or load drift reaches all rows alike; a row reports the median
+round and the range, and "vs HF" is the median of its per-round ratios to ``hf`` (printed to
+three decimals: a ratio is compared with targets such as 1.4×). Tokens/s counts
 every input token (batch x sequence). MFU = achieved model FLOP/s / peak, with model FLOPs per
 token = 6·N (non-embedding matmul parameters) + 12·L·H·T (attention) + 6·(H² + H·V)·p (the MLM
 head on a fraction p of the positions: 1 for rows with all positions, the mask rate for
@@ -45,6 +49,7 @@ from __future__ import annotations
 import argparse
 import platform
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -122,10 +127,14 @@ def profile_steps(step, batches: list[dict], n: int, path: Path) -> str:
     return head
 
 
-def time_steps(step, batches: list[dict], warmup: int, steps: int, device: torch.device) -> float:
-    """Seconds per step, measured after ``warmup`` steps (compilation happens there)."""
-    for i in range(warmup):
+def warm_up(step, batches: list[dict], n: int) -> None:
+    """``n`` untimed steps (compilation and autotuning happen here)."""
+    for i in range(n):
         step(batches[i % len(batches)])
+
+
+def time_steps(step, batches: list[dict], steps: int, device: torch.device) -> float:
+    """Seconds per step over ``steps`` steps."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
@@ -156,6 +165,8 @@ def main() -> None:
     ap.add_argument("--profile", nargs="*", default=None,
                     help="(CUDA) also profile these rows ('model/mode', e.g. 'course, static positions/compiled') "
                          "and write a kernel table next to --out")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="rounds of timed steps per row, rows interleaved (default 3 on CUDA, 1 on CPU)")
     ap.add_argument("--peak-tflops", type=float, default=None, help="peak FLOP/s of the device for MFU")
     ap.add_argument("--out", default=None, help="write the markdown table here too")
     ap.add_argument("--rows", nargs="+", default=None,
@@ -175,6 +186,10 @@ def main() -> None:
         B, T = args.batch or 128, args.seq or 128
         steps, warmup = args.steps or 20, args.warmup or 5
     do_compile = device.type == "cuda" if args.compile is None else args.compile
+    if args.repeat is None:
+        args.repeat = 3 if device.type == "cuda" else 1
+    if args.repeat < 1 or steps < 1:
+        ap.error(f"--repeat and --steps must be at least 1 (got {args.repeat} and {steps})")
     use_bf16 = amp_dtype(device) == torch.bfloat16  # native bf16 only (not a T4's emulated one)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -248,6 +263,7 @@ def main() -> None:
 
     rows = []
     for compiled in [c for c in ([False, True] if do_compile else [False]) if ("compiled" if c else "eager") in args.modes]:
+        mode_name = "compiled" if compiled else "eager"
         kinds = ["hf", "course", "course, static positions", "course (all positions)"] + (
             [] if compiled else ["course, no attention mask"])
         if args.rows is not None:
@@ -257,31 +273,45 @@ def main() -> None:
             if unknown:
                 ap.error(f"unknown rows {unknown}; choose from {known}")
             kinds = list(args.rows)  # in the order given
+        # Every row of this mode is built and warmed up (compiled) first; then the timed runs go
+        # round by round, each round timing every row once, so a drift of the card's clocks or of
+        # the machine's load during the run reaches all rows alike. Per row: the median over the
+        # rounds; "vs HF": the median of the per-round ratios (a paired comparison).
+        steps_of = {}
         for kind in kinds:
             model = build(kind).train()
-            step = make_step(kind, model, compiled)
-            sec = time_steps(step, batches, warmup, steps, device)
+            steps_of[kind] = make_step(kind, model, compiled)
+            warm_up(steps_of[kind], batches, warmup)
+            tag = f"{kind}/{mode_name}"
+            if args.profile is not None and tag in args.profile and device.type == "cuda":
+                name = "".join(c if c.isalnum() else "_" for c in tag)
+                where = Path(args.out or "transformer_throughput.md").with_name(f"profile_{name}.txt")
+                try:
+                    print("  profile:", profile_steps(steps_of[kind], batches, 3, where).strip(), f"-> {where}", flush=True)
+                except Exception as exc:  # a diagnostic: keep the timed rows even if the profiler fails
+                    print(f"  profile failed: {type(exc).__name__}: {exc}", flush=True)
+        secs = {kind: [] for kind in kinds}
+        for r in range(args.repeat):
+            for kind in kinds:
+                secs[kind].append(time_steps(steps_of[kind], batches, steps, device))
+                print(f"{kind:24s} {mode_name:8s} round {r + 1}/{args.repeat} "
+                      f"{B * T / secs[kind][-1]:12,.0f} tokens/s  {1000 * secs[kind][-1]:8.1f} ms/step", flush=True)
+        for kind in kinds:
+            sec = statistics.median(secs[kind])
             tok_s = B * T / sec
             static = kind.startswith("course, static positions")
             frac = max_pred / T if static else (mask_rate if kind.startswith("course,") or kind == "course" else 1.0)
             last = (1 + max_pred) / T if static else 1.0  # + [CLS]
             achieved = tok_s * flops_per_token(cfg, T, frac, last)
-            rows.append({"model": kind, "mode": "compiled" if compiled else "eager", "tokens/s": tok_s,
+            rounds = [B * T / s for s in secs[kind]]
+            ratio = (statistics.median(h / s for h, s in zip(secs["hf"], secs[kind])) if "hf" in secs else None)
+            rows.append({"model": kind, "mode": mode_name, "tokens/s": tok_s, "min": min(rounds), "max": max(rounds),
                          "ms/step": 1000 * sec, "TFLOP/s": achieved / 1e12,
                          "MFU": None if peak is None else achieved / (peak * 1e12),
-                         "MFU 6N": None if peak is None else 6 * n_params * tok_s / (peak * 1e12)})
-            print(f"{kind:24s} {rows[-1]['mode']:8s} {tok_s:12,.0f} tokens/s  {1000 * sec:8.1f} ms/step", flush=True)
-            tag = f"{kind}/{rows[-1]['mode']}"
-            if args.profile is not None and tag in args.profile and device.type == "cuda":
-                name = "".join(c if c.isalnum() else "_" for c in tag)
-                where = Path(args.out or "transformer_throughput.md").with_name(f"profile_{name}.txt")
-                try:
-                    print("  profile:", profile_steps(step, batches, 3, where).strip(), f"-> {where}", flush=True)
-                except Exception as exc:  # a diagnostic: keep the timed rows even if the profiler fails
-                    print(f"  profile failed: {type(exc).__name__}: {exc}", flush=True)
-            del model, step
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+                         "MFU 6N": None if peak is None else 6 * n_params * tok_s / (peak * 1e12), "vs HF": ratio})
+        del steps_of
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
     dev_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     lines = [
@@ -291,21 +321,23 @@ def main() -> None:
         f"precision: {'bf16 autocast' if use_bf16 else 'fp32'}",
         f"- shape: L={cfg.n_layers}, H={cfg.d_model}, heads={cfg.n_heads}, FFN={cfg.d_ff}, V={cfg.vocab_size}; "
         f"batch {B} x sequence {T}; masked fraction {mask_rate:.3f}; static positions: {max_pred} per sequence; "
-        f"{warmup} warm-up + {steps} timed steps" + (f"; compile mode {args.compile_mode}" if do_compile else ""),
+        f"{warmup} warm-up + {args.repeat} rounds of {steps} timed steps" +
+        (f"; compile mode {args.compile_mode}" if do_compile else ""),
         f"- command: `{shlex.join(['python', *sys.argv])}`",
         f"- peak for MFU: {'n/a (CPU)' if peak is None else f'{peak:.0f} TFLOP/s bf16 dense'}; "
         f"N = {n_params:,} parameters (HF model) for MFU 6N",
+        "- tokens/s, ms/step: the median over the rounds (min–max: the rounds' range); vs HF: the median of the "
+        "per-round ratios to the hf row of the same mode",
         "",
-        "| model | mode | tokens/s | ms/step | model TFLOP/s | MFU | MFU 6N | vs HF (same mode) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | mode | tokens/s | min–max | ms/step | model TFLOP/s | MFU | MFU 6N | vs HF (same mode) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        hf_row = next((x for x in rows if x["model"] == "hf" and x["mode"] == r["mode"]), None)
-        ratio = "n/a" if hf_row is None else f"{r['tokens/s'] / hf_row['tokens/s']:.2f}x"
+        ratio = "n/a" if r["vs HF"] is None else f"{r['vs HF']:.3f}x"
         mfu = "n/a" if r["MFU"] is None else f"{100 * r['MFU']:.1f} %"
         mfu6 = "n/a" if r["MFU 6N"] is None else f"{100 * r['MFU 6N']:.1f} %"
-        lines.append(f"| {r['model']} | {r['mode']} | {r['tokens/s']:,.0f} | {r['ms/step']:.1f} | {r['TFLOP/s']:.3f} | "
-                     f"{mfu} | {mfu6} | {ratio} |")
+        lines.append(f"| {r['model']} | {r['mode']} | {r['tokens/s']:,.0f} | {r['min']:,.0f}–{r['max']:,.0f} | "
+                     f"{r['ms/step']:.1f} | {r['TFLOP/s']:.3f} | {mfu} | {mfu6} | {ratio} |")
     table = "\n".join(lines) + "\n"
     print("\n" + table)
     if args.out:
