@@ -1,11 +1,15 @@
-"""The BERT throughput benchmark runs end to end on CPU (a tiny shape) and writes its table.
+"""The BERT benchmarks still fit the package and the notebooks.
 
-It is a script, not a test of speed: this checks that it still runs against the package, that
-its rows, rounds and ratios come out as its README describes, and that bad options are refused.
+``transformer_throughput.py`` is a script, not a test of speed: this checks that it runs end to
+end on CPU (a tiny shape), that its rows, rounds and ratios come out as its README describes, and
+that bad options are refused. ``bert_pretrain_preset.py`` repeats notebook 07's settings: checked
+against the notebook's ``ctx.pick`` calls.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
 import re
 import subprocess
@@ -14,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers", reason="the benchmark compares with transformers: pip install -e '.[parity]'")
-
-pytestmark = pytest.mark.parity
+needs_transformers = pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None,
+    reason="the throughput benchmark compares with transformers: pip install -e '.[parity]'")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "transformer_throughput.py"
@@ -28,6 +32,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=env, timeout=300)
 
 
+@needs_transformers
+@pytest.mark.parity
 def test_throughput_table_has_every_row_round_and_a_paired_ratio(tmp_path):
     out = tmp_path / "t.md"
     p = run("--batch", "2", "--seq", "16", "--steps", "1", "--warmup", "1", "--repeat", "2",
@@ -49,7 +55,48 @@ def test_throughput_table_has_every_row_round_and_a_paired_ratio(tmp_path):
     (("--rows", "hf", "bogus"), "unknown rows ['bogus']"),
     (("--repeat", "0"), "--repeat and --steps must be at least 1"),
 ])
+@needs_transformers
+@pytest.mark.parity
 def test_throughput_bad_options_are_refused_with_the_fix(args, message):
     p = run(*args)
     assert p.returncode == 2
     assert message in p.stderr
+
+
+def _notebook_picks(path: Path) -> dict[str, dict]:
+    """Each ``ctx.pick(smoke=..., cpu=..., gpu=...)`` of a notebook script, keyed by what it sizes:
+    the name assigned, or the keyword argument it is passed as."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    parent = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    picks = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "pick":
+            up = parent[node]
+            if isinstance(up, ast.Assign):
+                key = up.targets[0].id
+            elif isinstance(up, ast.keyword):
+                key = up.arg
+            else:
+                continue
+            picks[key] = {kw.arg: kw.value for kw in node.keywords}
+    return picks
+
+
+@pytest.mark.parametrize("preset", ["cpu", "gpu"])
+def test_pretraining_script_runs_notebook_07_settings(preset):
+    """``bert_pretrain_preset.py`` repeats notebook 07's section 6 by hand: the two must not drift."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bert_pretrain_preset
+    finally:
+        sys.path.pop(0)
+    script = bert_pretrain_preset.PRESETS[preset]
+    picks = _notebook_picks(ROOT / "notebooks" / "07_bert_pretraining.py")
+    value = {k: ast.literal_eval(v[preset]) for k, v in picks.items() if k in
+             ("vocab_size", "max_len", "n_valid", "batch_size", "max_steps", "lr")}
+    assert value == {"vocab_size": script["vocab"], "max_len": script["max_len"], "n_valid": script["n_valid"],
+                     "batch_size": script["batch"], "max_steps": script["steps"], "lr": script["lr"]}
+    cfg = picks["cfg"][preset]
+    assert ast.unparse(cfg.func) == "BertConfig.small"
+    model = {kw.arg: ast.literal_eval(kw.value) for kw in cfg.keywords if kw.arg not in ("vocab_size", "max_len")}
+    assert model == script["model"]
