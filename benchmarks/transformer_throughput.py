@@ -12,7 +12,7 @@ loss, backward, optimizer step. Rows:
 * ``hf``: ``transformers.BertForMaskedLM`` (SDPA attention) with ``labels=``: logits at every position;
 * ``course``: ``BertForMaskedLM`` + ``mlm_loss``: the vocabulary projection only at masked positions;
 * ``course (all positions)``: the same model, logits at every position (the like-for-like row);
-* ``course, no attention mask`` (eager only): ``course`` called with ``attention_mask=None``: the
+* ``course, no attention mask`` (eager, and compiled when named in ``--rows``): ``course`` called with ``attention_mask=None``: the
   batches have no padding, and without a mask SDPA may pick the FlashAttention kernel (HF drops an
   all-ones mask itself);
 * ``course, static positions``: ``course`` with the original BERT's fixed-width masked positions
