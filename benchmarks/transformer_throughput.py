@@ -185,6 +185,11 @@ def main() -> None:
         cfg = BertConfig.base(dropout=0.0, attn_dropout=0.0)
         B, T = args.batch or 128, args.seq or 128
         steps, warmup = args.steps or 20, args.warmup or 5
+    known = ["hf", "course", "course, static positions", "course (all positions)",
+             "course, no attention mask", "course, static positions, fp32 norms", "course, loss compiled"]
+    unknown = [k for k in args.rows or [] if k not in known]
+    if unknown:
+        ap.error(f"unknown rows {unknown}; choose from {known}")
     do_compile = device.type == "cuda" if args.compile is None else args.compile
     if args.repeat is None:
         args.repeat = 3 if device.type == "cuda" else 1
@@ -264,15 +269,9 @@ def main() -> None:
     rows = []
     for compiled in [c for c in ([False, True] if do_compile else [False]) if ("compiled" if c else "eager") in args.modes]:
         mode_name = "compiled" if compiled else "eager"
-        kinds = ["hf", "course", "course, static positions", "course (all positions)"] + (
-            [] if compiled else ["course, no attention mask"])
-        if args.rows is not None:
-            known = ["hf", "course", "course, static positions", "course (all positions)",
-                     "course, no attention mask", "course, static positions, fp32 norms", "course, loss compiled"]
-            unknown = [k for k in args.rows if k not in known]
-            if unknown:
-                ap.error(f"unknown rows {unknown}; choose from {known}")
-            kinds = list(args.rows)  # in the order given
+        kinds = list(args.rows) if args.rows is not None else (  # --rows: in the order given
+            ["hf", "course", "course, static positions", "course (all positions)"]
+            + ([] if compiled else ["course, no attention mask"]))
         # Every row of this mode is built and warmed up (compiled) first; then the timed runs go
         # round by round, each round timing every row once, so a drift of the card's clocks or of
         # the machine's load during the run reaches all rows alike. Per row: the median over the
@@ -304,7 +303,7 @@ def main() -> None:
             last = (1 + max_pred) / T if static else 1.0  # + [CLS]
             achieved = tok_s * flops_per_token(cfg, T, frac, last)
             rounds = [B * T / s for s in secs[kind]]
-            ratio = (statistics.median(h / s for h, s in zip(secs["hf"], secs[kind])) if "hf" in secs else None)
+            ratio = statistics.median(hf / own for hf, own in zip(secs["hf"], secs[kind])) if "hf" in secs else None
             rows.append({"model": kind, "mode": mode_name, "tokens/s": tok_s, "min": min(rounds), "max": max(rounds),
                          "ms/step": 1000 * sec, "TFLOP/s": achieved / 1e12,
                          "MFU": None if peak is None else achieved / (peak * 1e12),

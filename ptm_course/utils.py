@@ -163,9 +163,10 @@ def amp_dtype(device: str | torch.device, enabled: bool | None = None) -> torch.
     """The autocast dtype for ``device``, or ``None`` when autocast is off.
 
     CUDA: bfloat16 where the GPU computes it natively (Ampere and newer), float16 otherwise (then
-    use :func:`grad_scaler`): a T4 (Colab's free GPU) only emulates bfloat16, several times slower
-    than its float16 tensor cores, though ``torch.cuda.is_bf16_supported()`` says yes to it. CPU and MPS: off unless ``enabled=True`` (CPU then uses bfloat16,
-    MPS float16). ``enabled=False`` always turns it off.
+    use :func:`grad_scaler`). A T4 (Colab's free GPU) has float16 tensor cores but no bfloat16
+    ones: it only emulates bfloat16, and ``torch.cuda.is_bf16_supported()`` counts emulation
+    unless asked not to. CPU and MPS: off unless ``enabled=True`` (CPU then uses bfloat16, MPS
+    float16). ``enabled=False`` always turns it off.
     """
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     if enabled is False:
