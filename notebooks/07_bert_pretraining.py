@@ -84,7 +84,8 @@ print(weights[1].round(decimals=2))
 # %% [markdown]
 # The package computes the same thing with PyTorch's fused
 # `scaled_dot_product_attention` (FlashAttention-style kernels on a GPU), inside a multi-head
-# module with one fused Linear for $Q$, $K$, $V$. Check both agree:
+# module whose four projections $W_Q, W_K, W_V, W_O$ are `q_proj`, `k_proj`, `v_proj`, `o_proj`
+# (modules that later chapters wrap: LoRA, adapters). Check both agree:
 
 # %%
 import torch.nn.functional as F
@@ -96,7 +97,7 @@ assert torch.allclose(out_inline, attention_reference(q, k, v, mask[:, 0]), atol
 assert torch.allclose(out_inline, F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, 0]), atol=1e-6)
 assert (weights[1, :, 3:] == 0).all(), "padding received attention"
 
-mha = MultiHeadAttention(d_model=16, n_heads=4).eval()      # 4 heads of 4 dims, QKV in one matmul
+mha = MultiHeadAttention(d_model=16, n_heads=4).eval()      # 4 heads of 4 dims, all heads in one matmul per projection
 x = torch.randn(B, T, 16)
 print("multi-head output:", tuple(mha(x, mask=mask).shape))
 
@@ -448,7 +449,7 @@ print("saved to", ckpt, card)
 #
 # | piece | what it does | in the package |
 # |---|---|---|
-# | self-attention | softmax(QKᵀ/√d + M)·V; the padding mask only; every token sees both sides (双向) | `models.transformer.MultiHeadAttention` (SDPA, fused QKV) |
+# | self-attention | softmax(QKᵀ/√d + M)·V; the padding mask only; every token sees both sides (双向) | `models.transformer.MultiHeadAttention` (SDPA, projections as modules) |
 # | encoder layer | attention + FFN, residual + post-LN, GELU | `models.transformer.PostLNBlock` |
 # | embeddings | token + learned position + segment (A/B) | `models.bert.BertEmbeddings` |
 # | WordPiece | sub-words with `##` continuations; `[CLS]`, `[SEP]`, `[MASK]`, `[PAD]` | `data.wordpiece` |

@@ -78,8 +78,8 @@ from ptm_course.models.transformer import MultiHeadAttention, padding_mask
 mha = MultiHeadAttention(8, 1).eval()
 x = torch.randn(2, 5, 8)
 am = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
-q, k, v = mha.qkv(x).split(8, -1)
-assert torch.allclose(mha.proj(masked_attention(q, k, v, am)), mha(x, mask=padding_mask(am)), atol=1e-6)
+q, k, v = mha.q_proj(x), mha.k_proj(x), mha.v_proj(x)
+assert torch.allclose(mha.o_proj(masked_attention(q, k, v, am)), mha(x, mask=padding_mask(am)), atol=1e-6)
 assert evaluate("07.attention", masked_attention).status == "passed"
 ### END HIDDEN TESTS
 

@@ -51,10 +51,10 @@ def test_sdpa_attention_equals_reference_with_padding_mask():
     x = torch.randn(2, 7, 16)
     am = torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
     y = attn(x, mask=padding_mask(am))
-    q, k, v = attn.qkv(x).split(16, -1)
+    q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
     heads = lambda t: t.view(2, 7, 4, 4).transpose(1, 2)  # noqa: E731
     ref = attention_reference(heads(q), heads(k), heads(v), padding_mask(am)).transpose(1, 2).reshape(2, 7, 16)
-    assert torch.allclose(y, attn.proj(ref), atol=1e-6)
+    assert torch.allclose(y, attn.o_proj(ref), atol=1e-6)
 
 
 def test_causal_attention_does_not_look_ahead():
@@ -218,10 +218,6 @@ def test_output_positions_equal_the_full_output_gathered():
     assert part.shape == (3, 3, CFG.d_model)
     assert torch.allclose(part, full.gather(1, pos[:, :, None].expand(-1, -1, CFG.d_model)), atol=1e-5)
     assert torch.allclose(pooled_p, pooled, atol=1e-6)
-    with pytest.raises(ValueError, match="cannot be combined with is_causal"):
-        model.layers[0].attn(full, is_causal=True, query=full[:, :2])
-    with pytest.raises(ValueError, match="query must be"):
-        model.layers[0].attn(full, query=full[:2])
 
 
 def test_overfit_one_batch_every_head():
@@ -326,7 +322,7 @@ def test_online_checkpoint_offline_gives_a_clear_error(monkeypatch):
 def test_hf_key_mapping_and_shape_errors():
     from ptm_course.models.hf_loading import convert_hf_state_dict, hf_to_course_key, load_hf_weights
 
-    assert hf_to_course_key("bert.encoder.layer.1.attention.self.key.weight") == "bert.layers.1.attn.qkv.weight"
+    assert hf_to_course_key("bert.encoder.layer.1.attention.self.key.weight") == "bert.layers.1.attn.k_proj.weight"
     assert hf_to_course_key("bert.embeddings.LayerNorm.gamma") == "bert.embeddings.norm.weight"  # old TF names
     assert hf_to_course_key("cls.predictions.decoder.weight") is None  # tied to the word embeddings
     with pytest.raises(KeyError):
@@ -335,8 +331,11 @@ def test_hf_key_mapping_and_shape_errors():
     sd = {"embeddings.word_embeddings.weight": torch.zeros(7, 32)}
     with pytest.raises(ValueError, match="shape"):
         load_hf_weights(model, sd)
-    with pytest.raises(KeyError, match="missing"):
-        convert_hf_state_dict({"encoder.layer.0.attention.self.query.weight": torch.zeros(2, 2)})
+    assert list(convert_hf_state_dict({"encoder.layer.0.attention.self.query.weight": torch.zeros(2, 2)})) == [
+        "bert.layers.0.attn.q_proj.weight"]
+    only_q = {"encoder.layer.0.attention.self.query.weight": model.layers[0].attn.q_proj.weight.detach()}
+    with pytest.raises(KeyError, match="missing encoder tensors"):
+        load_hf_weights(model, only_q)  # a partial checkpoint is an error, not a silently fresh encoder
 
 
 def test_course_checkpoint_into_a_task_head(tmp_path):

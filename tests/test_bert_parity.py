@@ -128,10 +128,9 @@ def test_parity_detects_a_wrong_weight():
     """The comparison can fail: swap Q and K of one layer and the outputs differ."""
     cfg = CONFIGS[0]
     hf, ours, _ = _pair(transformers.BertModel, BertModel, cfg)
-    C = cfg.d_model
     with torch.no_grad():
-        w = ours.layers[0].attn.qkv.weight
-        w[:C], w[C:2 * C] = w[C:2 * C].clone(), w[:C].clone()
+        q, k = ours.layers[0].attn.q_proj.weight, ours.layers[0].attn.k_proj.weight
+        q[:], k[:] = k.clone(), q.clone()
     ids, types, mask = _batch(cfg)
     with torch.no_grad():
         diff = (ours(ids, types, mask)[0] - hf(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state).abs().max()

@@ -64,9 +64,9 @@ def test_sdpa_attention_with_padding_matches_the_written_out_formula_on_gpu():
     mask = padding_mask(am)
     with torch.no_grad():
         y = attn(x, mask=mask)
-        q, k, v = attn.qkv(x).split(64, dim=-1)
+        q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
         heads = [t.view(3, 10, 4, 16).transpose(1, 2) for t in (q, k, v)]
-        ref = attn.proj(attention_reference(*heads, mask=mask).transpose(1, 2).reshape(3, 10, 64))
+        ref = attn.o_proj(attention_reference(*heads, mask=mask).transpose(1, 2).reshape(3, 10, 64))
     assert (y - ref).abs().max().item() < 1e-5
 
 

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .transformer import ACTIVATIONS, LayerNorm, PostLNBlock, padding_mask
+from .transformer import ACTIVATIONS, LayerNorm, PostLNBlock, gather_positions, merge_heads, padding_mask, split_heads
 
 __all__ = [
     "BertConfig",
@@ -52,6 +52,7 @@ __all__ = [
     "BertModel",
     "best_span",
     "mlm_loss",
+    "post_ln_block_at",
     "pretraining_loss",
     "qa_loss",
     "sequence_classification_loss",
@@ -185,8 +186,27 @@ class BertModel(nn.Module):
         keep = torch.cat([output_positions.new_zeros(B, 1), output_positions], dim=1)  # [CLS] first, (B, 1 + P)
         for layer in self.layers[:-1]:
             x = layer(x, mask=mask)
-        x = self.layers[-1](x, mask=mask, positions=keep)  # (B, 1 + P, C)
+        x = post_ln_block_at(self.layers[-1], x, keep, mask)  # (B, 1 + P, C)
         return x[:, 1:], torch.tanh(self.pooler(x[:, 0]))
+
+
+def post_ln_block_at(block: PostLNBlock, x: torch.Tensor, positions: torch.Tensor,
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``block(x, mask)`` gathered at ``positions`` (B, P), computed for those rows only: (B, P, C).
+
+    A position's output depends on the other positions only through their keys and values, so
+    the queries, the output projection, both LayerNorms and the feed-forward network run for the
+    P rows alone, while keys and values come from all T rows. Every projection is *called* as a
+    module (``attn.q_proj(rows)``, ...), so a wrapped projection (LoRA, an adapter) acts here too.
+    """
+    attn = block.attn
+    rows = gather_positions(x, positions)  # (B, P, C)
+    q = split_heads(attn.q_proj(rows), attn.n_heads)  # (B, nh, P, hs): only the rows that ask
+    k = split_heads(attn.k_proj(x), attn.n_heads)  # (B, nh, T, hs): every row answers
+    v = split_heads(attn.v_proj(x), attn.n_heads)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=attn.dropout if attn.training else 0.0)
+    h = block.norm1(rows + block.drop(attn.o_proj(merge_heads(y))))  # (B, P, C)
+    return block.norm2(h + block.ffn(h))
 
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:

@@ -5,9 +5,9 @@
     model, tokenizer = load_pretrained_bert("bert-base-uncased")           # online (the hub)
     model, tokenizer = load_pretrained_bert("/path/to/folder")             # config.json + weights + vocab.txt
 
-The mapping is one table (:func:`hf_to_course_key`): HF keeps Q, K and V as three Linears,
-the course one fused Linear, so the three are concatenated on the output dimension; every
-other tensor is copied as it is (both use ``nn.Linear`` layout, no transposes). Old Google
+The mapping is one table (:func:`hf_to_course_key`): HF's ``query``/``key``/``value``/``output.dense``
+are the course's ``q_proj``/``k_proj``/``v_proj``/``o_proj``, and every tensor is copied as it is
+(both use ``nn.Linear`` layout, no transposes). Old Google
 checkpoints name LayerNorm parameters ``gamma``/``beta``: renamed to ``weight``/``bias``.
 Task heads absent from the checkpoint (a classifier, the QA outputs; MiniLM has no MLM head)
 keep their fresh initialisation, and the loader says which ones.
@@ -97,7 +97,10 @@ def bert_config_to_hf(cfg: BertConfig) -> dict:
 
 # (HF pattern, course replacement) — applied to keys of the encoder, after the "bert." prefix
 _LAYER_MAP = [
-    (r"attention\.output\.dense\.", "attn.proj."),
+    (r"attention\.self\.query\.", "attn.q_proj."),
+    (r"attention\.self\.key\.", "attn.k_proj."),
+    (r"attention\.self\.value\.", "attn.v_proj."),
+    (r"attention\.output\.dense\.", "attn.o_proj."),
     (r"attention\.output\.LayerNorm\.", "norm1."),
     (r"intermediate\.dense\.", "ffn.fc1."),
     (r"output\.dense\.", "ffn.fc2."),
@@ -127,8 +130,8 @@ def hf_to_course_key(key: str) -> str | None:
     'bert.layers.3.norm1.weight'
     >>> hf_to_course_key("encoder.layer.0.intermediate.dense.bias")
     'bert.layers.0.ffn.fc1.bias'
-
-    Q/K/V keys map to the fused ``attn.qkv`` and are concatenated by :func:`convert_hf_state_dict`.
+    >>> hf_to_course_key("bert.encoder.layer.1.attention.self.key.weight")
+    'bert.layers.1.attn.k_proj.weight'
     """
     key = key.removeprefix("bert.")
     key = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key))
@@ -137,8 +140,6 @@ def hf_to_course_key(key: str) -> str | None:
     m = re.match(r"encoder\.layer\.(\d+)\.(.*)$", key)
     if m:
         i, rest = m.groups()
-        if re.match(r"attention\.self\.(query|key|value)\.", rest):
-            return f"bert.layers.{i}.attn.qkv." + rest.rsplit(".", 1)[1]
         for pattern, repl in _LAYER_MAP:
             if re.match(pattern, rest):
                 return f"bert.layers.{i}." + re.sub(pattern, repl, rest, count=1)
@@ -150,22 +151,12 @@ def hf_to_course_key(key: str) -> str | None:
 
 
 def convert_hf_state_dict(hf_sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """HF BERT state dict (BertModel or BertFor*) -> the course's names, Q/K/V fused."""
+    """HF BERT state dict (BertModel or BertFor*) -> the course's names (buffers and the tied decoder dropped)."""
     out: dict[str, torch.Tensor] = {}
-    qkv: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in hf_sd.items():
         new = hf_to_course_key(key)
-        if new is None:
-            continue
-        if new.rsplit(".", 2)[-2] == "qkv":
-            part = re.search(r"\.(query|key|value)\.", key).group(1)
-            qkv.setdefault(new, {})[part] = tensor
-        else:
+        if new is not None:
             out[new] = tensor
-    for new, parts in qkv.items():
-        if set(parts) != {"query", "key", "value"}:
-            raise KeyError(f"{new}: missing {sorted({'query', 'key', 'value'} - set(parts))} in the checkpoint")
-        out[new] = torch.cat([parts["query"], parts["key"], parts["value"]], dim=0)  # (3·C, C) or (3·C,)
     return out
 
 
@@ -184,6 +175,9 @@ def load_hf_weights(model: nn.Module, hf_sd: Mapping[str, torch.Tensor], verbose
         if own[k].shape != v.shape:
             raise ValueError(f"{k}: checkpoint shape {tuple(v.shape)} != model shape {tuple(own[k].shape)}")
     missing = [k for k in own if k not in sd and not k.endswith("mlm.decoder.weight")]
+    lacking = [k for k in missing if k.removeprefix("bert.").startswith(("embeddings.", "layers."))]
+    if lacking:
+        raise KeyError(f"the checkpoint is missing encoder tensors {lacking[:5]}: it is not a complete BERT encoder")
     with torch.no_grad():
         for k, v in sd.items():
             own[k].copy_(v)
@@ -309,8 +303,14 @@ def load_bert_checkpoint(directory: str | os.PathLike, model_cls: type[nn.Module
         sd = {k.removeprefix("bert."): v for k, v in sd.items() if k.startswith("bert.")}
     own = model.state_dict()
     usable = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
-    if not any(k.startswith(("bert.embeddings", "embeddings")) for k in usable):
-        raise ValueError(f"{directory}: no encoder weights fit {type(model).__name__}")
+    encoder = [k for k in own if k.startswith(("bert.embeddings", "bert.layers", "embeddings", "layers"))]
+    lacking = [k for k in encoder if k not in usable]
+    if lacking:
+        raise ValueError(
+            f"{directory}: the checkpoint's encoder does not fit {type(model).__name__} (no {lacking[:3]}): "
+            "it was saved by an older version of the course or with another configuration; "
+            "run notebook 07 again to write a new one"
+        )
     with torch.no_grad():
         for k, v in usable.items():
             own[k].copy_(v)

@@ -3,12 +3,35 @@
     attn = MultiHeadAttention(d_model=64, n_heads=4)
     y = attn(x, mask=padding_mask(attention_mask))          # BERT: every token sees every real token
     y = attn(x, is_causal=True)                              # GPT: token t sees tokens <= t
+    cache = KVCache()
+    y = attn(x_new, past_kv=cache, is_causal=True)           # generation: earlier tokens' K, V kept
 
 Attention is Vaswani et al. (2017), eq. 1: Attention(Q, K, V) = softmax(Q·Kᵀ / √d_k + M)·V,
 with M = 0 where attending is allowed and −∞ where it is not. It runs through
 ``torch.nn.functional.scaled_dot_product_attention`` (SDPA), which picks a fused kernel
-(FlashAttention / memory-efficient) on GPUs. Q, K and V come from ONE fused Linear
-(d_model → 3·d_model): one matmul instead of three, and no Python loop over heads.
+(FlashAttention / memory-efficient) on GPUs.
+
+**Composition.** The four projections W_Q, W_K, W_V, W_O are four ``nn.Linear`` modules
+(``q_proj``, ``k_proj``, ``v_proj``, ``o_proj``), and ``forward`` only ever *calls* them: it never
+reads their weight tensors. So any of them can be swapped for a module with the same call
+signature — a LoRA wrapper, an adapter, a frozen copy — and every model built from these blocks
+(BERT, GPT, ...) uses the replacement everywhere.
+
+**Keys and values that come before the current tokens** enter attention through ONE argument,
+``past_kv``: an object with a method ``extend(k, v) -> (k, v)`` that receives the current tokens'
+keys and values, (B, n_heads, T, d_head), and returns the keys and values to attend over,
+(B, n_heads, P + T, d_head), the P earlier ones first. Two such objects are defined here:
+
+* :class:`KVCache` — grows: it stores what it returns, so the next call sees these tokens too
+  (generation: each new token attends to every earlier one without recomputing them);
+* :class:`StaticKV` — fixed keys and values of length P, broadcast over the batch and never
+  stored into (a learned prefix for prefix-tuning; a memory of earlier segments).
+
+With P > 0 the query length T differs from the key length P + T, and the mask must say which
+keys each query may see: :func:`causal_mask` (T_q, T_k) aligns the triangle to the *bottom right*
+(query i sits at absolute position P + i and sees keys 0..P + i). SDPA's own ``is_causal=True``
+aligns it to the top left, which for T_q < T_k hides the cached keys from the new tokens — the
+classic cache bug — so attention passes ``is_causal`` to SDPA only when there is no ``past_kv``.
 
 Masks are boolean and broadcast to (B, n_heads, T_q, T_k): ``True`` = may attend.
 
@@ -29,14 +52,18 @@ from torch import nn
 __all__ = [
     "ACTIVATIONS",
     "FeedForward",
+    "KVCache",
     "LayerNorm",
     "MultiHeadAttention",
     "PostLNBlock",
     "PreLNBlock",
+    "StaticKV",
     "attention_reference",
     "causal_mask",
     "gather_positions",
+    "merge_heads",
     "padding_mask",
+    "split_heads",
 ]
 
 
@@ -67,6 +94,11 @@ class LayerNorm(nn.LayerNorm):
         return y
 
 
+# --------------------------------------------------------------------------------------------
+# Masks and small helpers
+# --------------------------------------------------------------------------------------------
+
+
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, T) 1 = real token, 0 = padding  ->  (B, 1, 1, T) bool, True where a key may be attended.
 
@@ -81,13 +113,21 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return attention_mask.bool()[:, None, None, :]
 
 
-def causal_mask(T: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """(T, T) bool lower-triangular: query t may attend to keys 0..t.
+def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """(T_q, T_k) bool: query i may attend to keys 0..(T_k − T_q) + i. ``T_k`` defaults to ``T_q``.
+
+    The triangle is aligned to the bottom right: the T_q queries are the *last* T_q positions of
+    the T_k keys (the first T_k − T_q keys are cached tokens, a memory or a prefix).
 
     >>> causal_mask(3).int().tolist()
     [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    >>> causal_mask(2, 4).int().tolist()          # 2 new tokens after 2 cached ones
+    [[1, 1, 1, 0], [1, 1, 1, 1]]
     """
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+    T_k = T_q if T_k is None else T_k
+    if T_k < T_q:
+        raise ValueError(f"causal_mask: {T_q} queries cannot be the last positions of only {T_k} keys")
+    return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T_q)
 
 
 def gather_positions(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -97,6 +137,18 @@ def gather_positions(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     [[[4.0, 5.0], [0.0, 1.0]]]
     """
     return x.gather(1, positions[:, :, None].expand(-1, -1, x.size(-1)))
+
+
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """(B, T, n_heads·d_head) -> (B, n_heads, T, d_head): each head's slice of the features."""
+    B, T, C = x.shape
+    return x.view(B, T, n_heads, C // n_heads).transpose(1, 2)
+
+
+def merge_heads(y: torch.Tensor) -> torch.Tensor:
+    """(B, n_heads, T, d_head) -> (B, T, n_heads·d_head): the heads side by side again."""
+    B, nh, T, hs = y.shape
+    return y.transpose(1, 2).reshape(B, T, nh * hs)
 
 
 def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -110,8 +162,79 @@ def attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask:
     return scores.softmax(dim=-1) @ v  # (..., T_q, d_v)
 
 
+# --------------------------------------------------------------------------------------------
+# Keys and values before the current tokens: the one mechanism (see the module docstring)
+# --------------------------------------------------------------------------------------------
+
+
+class KVCache:
+    """The keys and values of every token one attention layer has seen so far (one per layer).
+
+    ``extend(k, v)`` appends the new tokens' (B, nh, T, hs) keys and values and returns all of
+    them, (B, nh, P + T, hs). Generation feeds the prompt once, then one token per step: each
+    step costs O(P) instead of recomputing O(P²) attention and every projection of the prefix.
+
+    >>> c = KVCache(); k = torch.zeros(1, 2, 3, 4)
+    >>> [t.shape[2] for t in c.extend(k, k)], len(c), [t.shape[2] for t in c.extend(k[:, :, :1], k[:, :, :1])]
+    ([3, 3], 3, [4, 4])
+    """
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.size(2)
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.k is not None:
+            if self.k.shape[:2] != k.shape[:2]:
+                raise ValueError(f"KVCache holds (batch, heads) {tuple(self.k.shape[:2])}, got {tuple(k.shape[:2])}")
+            k = torch.cat([self.k, k], dim=2)  # (B, nh, P + T, hs)
+            v = torch.cat([self.v, v], dim=2)
+        self.k, self.v = k, v
+        return k, v
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep batch rows ``index`` (beam search, or dropping finished sequences)."""
+        if self.k is not None:
+            self.k, self.v = self.k[index], self.v[index]
+
+
+class StaticKV:
+    """Fixed keys and values placed before the current tokens' own: k, v of (nh, P, hs) or (B, nh, P, hs).
+
+    A learned prefix (prefix-tuning) or a memory of earlier segments. Nothing is stored: two
+    calls with the same StaticKV see the same P entries.
+
+    >>> p = StaticKV(torch.ones(2, 5, 4), torch.ones(2, 5, 4)); x = torch.zeros(3, 2, 7, 4)
+    >>> p.extend(x, x)[0].shape, len(p)
+    (torch.Size([3, 2, 12, 4]), 5)
+    """
+
+    def __init__(self, k: torch.Tensor, v: torch.Tensor) -> None:
+        if k.shape != v.shape or k.dim() not in (3, 4):
+            raise ValueError(f"StaticKV needs k and v of one shape (n_heads, P, d_head) or (batch, n_heads, P, d_head); "
+                             f"got {tuple(k.shape)} and {tuple(v.shape)}")
+        self.k, self.v = k, v
+
+    def __len__(self) -> int:
+        return self.k.size(-2)
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B = k.size(0)
+        pk = self.k.expand(B, *self.k.shape[-3:]).to(k.dtype)  # (B, nh, P, hs), shared over the batch
+        pv = self.v.expand(B, *self.v.shape[-3:]).to(v.dtype)
+        return torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)  # (B, nh, P + T, hs)
+
+
+# --------------------------------------------------------------------------------------------
+# Attention, feed-forward, blocks
+# --------------------------------------------------------------------------------------------
+
+
 class MultiHeadAttention(nn.Module):
-    """Multi-head self-attention with a fused QKV projection and SDPA.
+    """Multi-head self-attention: four projection modules and SDPA.
 
     MultiHead(X) = Concat(head_1, ..., head_h)·W_O,  head_i = Attention(X·W_Q^i, X·W_K^i, X·W_V^i)
     """
@@ -123,42 +246,38 @@ class MultiHeadAttention(nn.Module):
         self.n_heads = n_heads
         self.d_head = d_model // n_heads
         self.dropout = dropout
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)  # [W_Q; W_K; W_V] stacked on the output dim
-        self.proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)  # W_Q: all heads at once
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)  # W_K
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)  # W_V
+        self.o_proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False,
-                query: torch.Tensor | None = None) -> torch.Tensor:
+                past_kv: KVCache | StaticKV | None = None) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C).
 
-        ``query`` (B, P, C): only these rows ask (keys and values still come from all of x), and
-        the output is (B, P, C). A position's output depends on the other positions only through
-        their keys and values, so a layer whose outputs are needed at a few positions only (the
-        last one, under a masked-LM loss) need not compute the rest. Not with ``is_causal``.
+        mask: bool, broadcastable to (B, n_heads, T, P + T) (P = 0 without ``past_kv``).
+        is_causal: token t sees only keys up to its own position (bottom-right aligned with
+            ``past_kv``; combined with ``mask`` by AND).
+        past_kv: keys/values before the current tokens (see the module docstring).
         """
-        B, T, C = x.shape  # batch, sequence length, d_model
-        if query is None:
-            q, k, v = self.qkv(x).split(C, dim=-1)  # 3 × (B, T, C)
-        else:
-            if is_causal:
-                raise ValueError("query= selects rows of a bidirectional layer; it cannot be combined with is_causal")
-            if query.dim() != 3 or query.shape[0] != B or query.shape[2] != C:
-                raise ValueError(f"query must be (batch={B}, P, d_model={C}), got shape {tuple(query.shape)}")
-            w, b = self.qkv.weight, self.qkv.bias  # rows [W_Q; W_K; W_V]
-            q = F.linear(query, w[:C], None if b is None else b[:C])  # (B, P, C)
-            k, v = F.linear(x, w[C:], None if b is None else b[C:]).split(C, dim=-1)  # 2 × (B, T, C)
-        q = q.view(B, q.size(1), self.n_heads, self.d_head).transpose(1, 2)  # (B, nh, T or P, hs)
-        k = k.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, nh, T, hs)
-        v = v.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # (B, nh, T, hs)
-        if mask is not None and is_causal:
-            # SDPA takes one or the other: combine them into one boolean mask
-            mask = mask & causal_mask(T, x.device)
+        if x.dim() != 3:
+            raise ValueError(f"attention input must be (batch, seq_len, d_model), got shape {tuple(x.shape)}")
+        q = split_heads(self.q_proj(x), self.n_heads)  # (B, nh, T, hs)
+        k = split_heads(self.k_proj(x), self.n_heads)  # (B, nh, T, hs)
+        v = split_heads(self.v_proj(x), self.n_heads)  # (B, nh, T, hs)
+        if past_kv is not None:
+            k, v = past_kv.extend(k, v)  # (B, nh, P + T, hs): earlier keys first
+        if is_causal and (mask is not None or k.size(2) != q.size(2)):
+            # SDPA takes a mask or is_causal, and its is_causal is top-left aligned: build the
+            # bottom-right causal mask explicitly and AND it with the given one
+            causal = causal_mask(q.size(2), k.size(2), x.device)
+            mask = causal if mask is None else mask & causal
             is_causal = False
         # softmax(Q·Kᵀ/√d_k + M)·V, fused
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
         )  # (B, nh, T, hs)
-        y = y.transpose(1, 2).reshape(B, q.size(2), C)  # re-assemble the heads side by side
-        return self.proj(y)
+        return self.o_proj(merge_heads(y))  # (B, T, C)
 
 
 class FeedForward(nn.Module):
@@ -178,7 +297,7 @@ class FeedForward(nn.Module):
 
 
 class PostLNBlock(nn.Module):
-    """The original Transformer / BERT layer: the LayerNorm comes after each residual sum.
+    """The original Transformer / BERT / GPT-1 layer: the LayerNorm comes after each residual sum.
 
     h = LN(x + Dropout(MultiHead(x)));  out = LN(h + FFN(h))
     """
@@ -193,12 +312,9 @@ class PostLNBlock(nn.Module):
         self.norm2 = LayerNorm(d_model, eps=norm_eps)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False,
-                positions: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, C) -> (B, T, C), or (B, P, C) at ``positions`` (B, P) only (see MultiHeadAttention)."""
-        q = None if positions is None else gather_positions(x, positions)  # (B, P, C)
-        x = self.norm1((x if q is None else q) + self.drop(self.attn(x, mask=mask, is_causal=is_causal, query=q)))
-        x = self.norm2(x + self.ffn(x))  # (B, T or P, C)
-        return x
+                past_kv: KVCache | StaticKV | None = None) -> torch.Tensor:
+        x = self.norm1(x + self.drop(self.attn(x, mask=mask, is_causal=is_causal, past_kv=past_kv)))  # (B, T, C)
+        return self.norm2(x + self.ffn(x))  # (B, T, C)
 
 
 class PreLNBlock(nn.Module):
@@ -216,7 +332,7 @@ class PreLNBlock(nn.Module):
         self.norm2 = LayerNorm(d_model, eps=norm_eps)
         self.ffn = FeedForward(d_model, d_ff, activation=activation, dropout=dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), mask=mask, is_causal=is_causal))  # (B, T, C)
-        x = x + self.ffn(self.norm2(x))  # (B, T, C)
-        return x
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False,
+                past_kv: KVCache | StaticKV | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), mask=mask, is_causal=is_causal, past_kv=past_kv))  # (B, T, C)
+        return x + self.ffn(self.norm2(x))  # (B, T, C)
