@@ -45,7 +45,7 @@ def main() -> None:
         venc = encode_texts(tok, valid["text"], labels=valid["label"], max_len=64)
         majority = max(sum(valid["label"]), len(valid) - sum(valid["label"])) / len(valid)
         t = time.time()
-        fit(model, tensor_loader(enc, 16, shuffle=True), sequence_classification_loss, max_steps=150, epochs=100,
+        fit(model, tensor_loader(enc, 16, shuffle=True), sequence_classification_loss, max_steps=150,
             lr=1e-4, weight_decay=0.01, warmup_steps=15, progress=False, log_every=30, seed=0, device=device)
         acc = float((predict(model, venc).argmax(-1).cpu() == venc["labels"]).float().mean())
         print(f"| {start} | {acc:.3f} | {majority:.3f} | {time.time() - t:.0f} |", flush=True)

@@ -105,7 +105,7 @@ def main() -> None:
     print(f"preset {args.preset}: {len(examples):,} pairs, V={V}, {count_params(model) / 1e6:.2f} M parameters, "
           f"{steps} steps of {pr['batch']} on {device}", flush=True)
     t0 = time.perf_counter()
-    history = fit(model, loader, pretraining_loss, max_steps=steps, epochs=1000, lr=pr["lr"], weight_decay=0.01,
+    history = fit(model, loader, pretraining_loss, max_steps=steps, lr=pr["lr"], weight_decay=0.01,
                   warmup_steps=steps // 10, eval_fn=evaluate, eval_every=max(1, steps // 4),
                   log_every=max(1, steps // 40), device=device, seed=0, progress=False)
     seconds = time.perf_counter() - t0

@@ -57,13 +57,13 @@ def main() -> None:
         xv, yv = ngram_examples(valid_ids, 4)
         nnlm = NNLM(NNLMConfig(V, context=4, d_emb=64, d_hidden=128))
         fit(nnlm, DataLoader(TensorDataset(x, y), batch_size=700, shuffle=True), nnlm_loss, max_steps=steps,
-            epochs=100, lr=1e-2, warmup_steps=steps // 20, device="cpu", progress=False, seed=0,
+            lr=1e-2, warmup_steps=steps // 20, device="cpu", progress=False, seed=0,
             checkpoint_dir=f"{args.runs}/nnlm", checkpoint_every=100, resume=True)
         rows.append(("NNLM, 4-word window", f"{count_params(nnlm):,}", perplexity(lm_mean_nll(nnlm, xv, yv)), time.time() - t))
     if args.only in (None, "lstm"):
         t = time.time()
         lm = LSTMLM(LSTMLMConfig(V, d_model=256, d_hidden=256, n_layers=1, dropout=0.0))
-        fit(lm, BPTTBatches(train_ids, 20, 35), TBPTTLoss(), max_steps=steps, epochs=100, lr=1e-2,
+        fit(lm, BPTTBatches(train_ids, 20, 35), TBPTTLoss(), max_steps=steps, lr=1e-2,
             warmup_steps=steps // 20, grad_clip=0.25, device="cpu", progress=False, seed=0,
             checkpoint_dir=f"{args.runs}/lstm", checkpoint_every=100, resume=True)
         rows.append(("LSTM LM, 1 x 256", f"{count_params(lm):,}", perplexity(evaluate_lm(lm, valid_ids)), time.time() - t))

@@ -97,7 +97,7 @@ def run_package_loop(model, batches, steps, device, lr, clip) -> float:
 def run_fit(model, batches, steps, device, lr, clip) -> float:
     sync(device)
     t0 = time.perf_counter()
-    fit(model, batches, TBPTTLoss(), max_steps=steps, epochs=1_000, lr=lr, schedule="constant", grad_clip=clip,
+    fit(model, batches, TBPTTLoss(), max_steps=steps, lr=lr, schedule="constant", grad_clip=clip,
         device=device, amp=False, progress=False, log_every=10)
     sync(device)
     return time.perf_counter() - t0

@@ -141,7 +141,7 @@ steps = ctx.pick(smoke=150, cpu=1_500, gpu=3_000)
 loader = DataLoader(TensorDataset(x_train, y_train), batch_size=64, shuffle=True)
 histories, accuracy = {}, {}
 for kind, model in models.items():
-    histories[kind] = fit(model, loader, classification_loss, max_steps=steps, epochs=100, lr=2e-3,
+    histories[kind] = fit(model, loader, classification_loss, max_steps=steps, lr=2e-3,
                           warmup_steps=steps // 10, weight_decay=0.01, log_every=10,
                           device=ctx.device, seed=ctx.seed, desc=kind)
     accuracy[kind] = classify_accuracy(model, x_valid, y_valid)

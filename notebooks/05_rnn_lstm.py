@@ -231,7 +231,7 @@ print(f"LSTMLM: {count_params(lm):,} parameters; one pass over the data = {len(b
 eval_ids = valid_ids[: ctx.pick(smoke=20_000, cpu=len(valid_ids), gpu=len(valid_ids))]
 lm_history = fit(
     lm, batches, TBPTTLoss(),
-    max_steps=lm_steps, epochs=100, lr=ctx.pick(smoke=3e-2, cpu=1e-2, gpu=3e-3),
+    max_steps=lm_steps, lr=ctx.pick(smoke=3e-2, cpu=1e-2, gpu=3e-3),
     warmup_steps=lm_steps // 20, grad_clip=0.25,
     eval_fn=lambda m: {"ppl": perplexity(evaluate_lm(m, eval_ids))}, eval_every=max(1, lm_steps // 4),
     log_every=10, device=ctx.device, seed=ctx.seed, desc="LSTM LM",
@@ -270,7 +270,7 @@ nnlm = NNLM(NNLMConfig(V, context=4, d_emb=ctx.pick(smoke=32, cpu=64, gpu=128), 
 print(f"NNLM: {count_params(nnlm):,} parameters")
 nnlm_history = fit(
     nnlm, DataLoader(TensorDataset(x_tr, y_tr), batch_size=batch_size * bptt, shuffle=True), nnlm_loss,
-    max_steps=lm_steps, epochs=100, lr=1e-2, warmup_steps=lm_steps // 20,
+    max_steps=lm_steps, lr=1e-2, warmup_steps=lm_steps // 20,
     log_every=10, device=ctx.device, seed=ctx.seed, desc="NNLM",
 )
 results["NNLM, 4-word window (ch. 01)"] = perplexity(lm_mean_nll(nnlm, x_ev, y_ev))

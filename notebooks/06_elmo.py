@@ -208,7 +208,7 @@ def evaluate(model):
 
 
 elmo_steps = ctx.pick(smoke=100, cpu=2_000, gpu=10_000)
-history = fit(bilm, loader, bilm_loss, max_steps=elmo_steps, epochs=100, lr=ctx.pick(smoke=5e-3, cpu=3e-3, gpu=1e-3),
+history = fit(bilm, loader, bilm_loss, max_steps=elmo_steps, lr=ctx.pick(smoke=5e-3, cpu=3e-3, gpu=1e-3),
               warmup_steps=elmo_steps // 20, grad_clip=1.0, eval_fn=evaluate, eval_every=max(1, elmo_steps // 4),
               log_every=10, device=ctx.device, seed=ctx.seed, desc="biLM")
 print(f"validation perplexity: forward {history.last('ppl_forward', 'eval'):.1f}, backward {history.last('ppl_backward', 'eval'):.1f}")

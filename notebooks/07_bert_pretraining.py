@@ -266,7 +266,7 @@ def evaluate(model):
 model = BertForPreTraining(cfg)
 print(f"{count_params(model) / 1e6:.2f} M parameters;", cfg)
 max_steps = ctx.pick(smoke=200, cpu=1500, gpu=20000)
-history = fit(model, loader, pretraining_loss, max_steps=max_steps, epochs=1000,
+history = fit(model, loader, pretraining_loss, max_steps=max_steps,
               lr=ctx.pick(smoke=2e-3, cpu=5e-4, gpu=3e-4), weight_decay=0.01,
               warmup_steps=max_steps // 10, eval_fn=evaluate, eval_every=max_steps // 4,
               log_every=max(1, max_steps // 40), device=ctx.device, seed=ctx.seed)

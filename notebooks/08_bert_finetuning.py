@@ -95,7 +95,7 @@ def finetune(model, train_tensors, loss_fn, lr, steps=STEPS, batch_size=BATCH, d
     if FREEZE_WORD_EMBEDDINGS:
         model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     return fit(model, tensor_loader(train_tensors, batch_size, shuffle=True), loss_fn, max_steps=steps,
-               epochs=10_000, lr=lr * LR_SCALE, weight_decay=0.01, warmup_steps=max(1, steps // 10),
+               lr=lr * LR_SCALE, weight_decay=0.01, warmup_steps=max(1, steps // 10),
                log_every=max(1, steps // 10), device=ctx.device, seed=ctx.seed, desc=desc)
 
 

@@ -1,5 +1,6 @@
 """One small training loop for every model in the course.
 
+    set_seed(0)                    # fit never seeds the global RNG: the caller does, once
     history = fit(model, loader, loss_fn, max_steps=1_000, lr=3e-4, warmup_steps=100,
                   eval_fn=evaluate, eval_every=200, checkpoint_dir="runs/bigram")
     plot_history(history)          # from ptm_course.viz; nothing is plotted inside the loop
@@ -8,34 +9,56 @@ The contract is the one every chapter follows: ``loss_fn(model, batch) -> (loss,
 where ``metrics`` is a dict of floats (or 0-d tensors) to log beside the loss, and
 ``eval_fn(model) -> dict`` is called under ``torch.no_grad()`` with the model in eval mode.
 
-What the loop does, in order, each step: move the batch to the device, forward and loss under
-autocast (bf16 on GPUs that support it, fp16 with a GradScaler otherwise, off on CPU), backward,
-clip the gradient norm, optimizer step, learning-rate schedule step (linear warmup, then
-linear or cosine decay). Every ``log_every`` steps it appends the mean loss and metrics to the
-history; every ``eval_every`` steps it evaluates; every ``checkpoint_every`` steps it writes a
-checkpoint (safetensors + JSON, into a temporary folder renamed into place: atomic).
+How long: ``max_steps=`` counts optimizer steps (fit goes through the data as many times as
+that takes); ``epochs=`` counts passes over ``train_data`` (which then needs a ``len()``).
+Pass exactly one of them.
 
-Resuming (``resume=True``) restores model, optimizer, schedule, scaler, history and every random
-number generator, and skips the batches of the interrupted epoch that were already used. The
-data order of epoch ``e`` depends only on ``seed + e``, so a resumed run continues exactly as an
-uninterrupted one (a test checks the final weights are bit-identical).
+What the loop does: for each epoch, for each batch, one step: set the learning rate from the
+schedule (linear warmup, then linear or cosine decay), move the batch to the device, forward
+and loss under autocast (bf16 on GPUs that support it, fp16 with a GradScaler otherwise, off
+on CPU), backward, clip the gradient norm, optimizer step. Then every ``log_every`` steps it
+appends the mean loss and metrics to the history; every ``eval_every`` steps it evaluates;
+every ``checkpoint_every`` steps it writes a checkpoint (safetensors + JSON, into a temporary
+folder renamed into place: atomic).
+
+Random numbers come from two places that do not mix:
+
+* the data order has a generator of its own. For a DataLoader, fit points the loader's and its
+  RandomSampler's ``generator`` at ``torch.Generator().manual_seed(seed + e)`` when epoch ``e``
+  starts, so the order of epoch ``e`` depends only on ``(seed, e)``: it is the order that
+  ``DataLoader(..., shuffle=True, generator=torch.Generator().manual_seed(seed + e))`` gives.
+  The loader gets its own generators back when fit returns. Other iterables (a list of
+  batches, BPTTBatches) are read in the order they have.
+* everything else (dropout, the masks a masking collate or loss function draws) uses the
+  global RNGs, which fit neither seeds nor draws from: seed them once before training
+  (``set_seed``; ``setup_notebook`` does it), and one stream runs through all epochs.
+
+Resuming (``resume=True``) restores model, optimizer, schedule, scaler, history and the global
+RNG states saved in the checkpoint (Python, NumPy, torch, CUDA); it then redraws the order of
+the interrupted epoch from ``(seed, epoch)`` and skips the batches already used, without
+letting the skipping draw from the global RNGs. So a resumed run continues exactly as an
+uninterrupted one: same batches, same dropout masks (a test checks the final weights are
+bit-identical).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import operator
 import os
 import random
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
+from torch.utils.data import DataLoader, RandomSampler
 
 from .io import atomic_write_text
 from .utils import amp_dtype, autocast, get_device, grad_scaler
@@ -314,12 +337,161 @@ def _load_checkpoint(path: Path, model, optimizer, scaler, device) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-# The loop
+# The loop and its helpers: how long, where a run is, which batches an epoch gives
 # --------------------------------------------------------------------------------------------
 
 
 def _as_float(v: Any) -> float:
     return float(v.detach().float().item()) if isinstance(v, torch.Tensor) else float(v)
+
+
+def _checked(out: Any, step: int, lr: float) -> tuple[torch.Tensor, Mapping[str, Any]]:
+    """``loss_fn``'s ``(loss, metrics)``, or a clear error if it is not that or the loss is not finite."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"loss_fn must return (loss, metrics_dict); got {type(out).__name__}")
+    loss, metrics = out
+    if not torch.isfinite(loss.detach()).all():
+        raise FloatingPointError(f"the loss is {loss.item()} at step {step} (lr {lr:.3g}); "
+                                 "lower lr, check the inputs, or use grad_clip")
+    return loss, metrics or {}
+
+
+def _len_or_none(data: Any) -> int | None:
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def _positive_int(name: str, value: Any) -> int:
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {value!r}") from None
+    if n <= 0:
+        raise ValueError(f"{name} must be positive, got {n}")
+    return n
+
+
+def _total_steps(train_data: Iterable, max_steps: int | None, epochs: int | None) -> int:
+    """The number of optimizer steps: ``max_steps``, or ``epochs`` passes over ``train_data``."""
+    per_epoch = _len_or_none(train_data)
+    if max_steps is not None and epochs is not None:
+        meaning = (f"epochs={epochs} would be {epochs} x {per_epoch} = {epochs * per_epoch} steps"
+                   if per_epoch is not None else f"epochs={epochs} needs a train_data with a len()")
+        raise ValueError(f"pass one of max_steps= or epochs=, not both: max_steps={max_steps} counts "
+                         f"optimizer steps (going through the data as often as needed); {meaning}")
+    if max_steps is None and epochs is None:
+        raise ValueError("say how long to train: pass max_steps= (optimizer steps) or epochs= (passes over train_data)")
+    if per_epoch == 0:
+        raise ValueError("train_data is empty: there is nothing to train on")
+    if max_steps is not None:
+        return _positive_int("max_steps", max_steps)
+    if per_epoch is None:
+        raise ValueError("train_data has no len(), so epochs= cannot be counted: pass max_steps= to say how long to train")
+    return _positive_int("epochs", epochs) * per_epoch
+
+
+@dataclass
+class _TrainState:
+    """Where a run is. With the weights, the optimizer and the RNG states, a checkpoint holds it."""
+
+    step: int = 0  # optimizer steps taken
+    epoch: int = 0  # the epoch being read
+    batch_in_epoch: int = 0  # batches of that epoch already used
+    sums: dict[str, float] = field(default_factory=dict)  # loss and metrics summed since the last log row
+    n_summed: int = 0
+    history: History = field(default_factory=History)
+
+    def add(self, values: Mapping[str, Any]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + _as_float(v)
+        self.n_summed += 1
+
+    def log(self, lr: float) -> dict[str, float]:
+        """Append the means since the last row to the history, and start new sums."""
+        row = {"step": self.step, "epoch": self.epoch, "lr": lr, **{k: v / self.n_summed for k, v in self.sums.items()}}
+        self.history.train.append(row)
+        self.sums, self.n_summed = {}, 0
+        return row
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "sums": self.sums, "n_summed": self.n_summed, "history": self.history.to_dict()}
+
+    @classmethod
+    def from_json(cls, d: Mapping) -> "_TrainState":
+        return cls(d["step"], d["epoch"], d["batch_in_epoch"], dict(d["sums"]), d["n_summed"], History.from_dict(d["history"]))
+
+
+def _resume(path: Path, model, optimizer, scaler, device) -> _TrainState:
+    """Load a checkpoint written by fit into model, optimizer and scaler; restore the global RNGs.
+
+    Restoring Python's, NumPy's, torch's and CUDA's generators is what makes the resumed run
+    draw the same dropout masks (and masks of a masking collate) as the uninterrupted one.
+    """
+    saved = _load_checkpoint(path, model, optimizer, scaler, device)
+    _set_rng_state(saved["rng"], saved["_tensors"])
+    return _TrainState.from_json(saved)
+
+
+@contextmanager
+def _global_rng_untouched():
+    """Run a block and then put Python's, NumPy's, torch's and CUDA's generators back as they were."""
+    py, npy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+class _DataOrder:
+    """The batches of each epoch, in an order that depends only on ``(seed, epoch)``.
+
+    When an epoch starts, a DataLoader draws the seed of its worker processes from
+    ``loader.generator`` and its RandomSampler draws the permutation from ``sampler.generator``;
+    where these are None, both draw from the global RNG (which dropout uses too). While fit
+    runs, both point at one generator of fit's own, seeded with ``seed + epoch`` at the start of
+    each epoch; :meth:`restore` gives the DataLoader its own generators back. Other iterables
+    (a list of batches, BPTTBatches) keep the order they have.
+    """
+
+    def __init__(self, data: Iterable, seed: int):
+        self.data, self.seed = data, seed
+        self.generator = torch.Generator()
+        self._saved: list[tuple[Any, torch.Generator | None]] = []
+        if isinstance(data, DataLoader):
+            owners = [data]
+            for sampler in (data.sampler, getattr(data.batch_sampler, "sampler", None)):
+                if isinstance(sampler, RandomSampler) and all(sampler is not o for o in owners):
+                    owners.append(sampler)
+            for obj in owners:
+                self._saved.append((obj, obj.generator))
+                obj.generator = self.generator
+
+    def batches(self, epoch: int, skip: int = 0) -> Iterator:
+        """An iterator over the batches of ``epoch``, less the first ``skip`` (used before a resume).
+
+        Skipping leaves the global RNGs as they were: the checkpoint's RNG state, restored just
+        before, already includes whatever making those batches drew.
+        """
+        self.generator.manual_seed(self.seed + epoch)
+        if not skip:
+            return iter(self.data)
+        with _global_rng_untouched():
+            batches = iter(self.data)
+            for _ in range(skip):
+                next(batches, None)
+        return batches
+
+    def restore(self) -> None:
+        for obj, generator in self._saved:
+            obj.generator = generator
 
 
 def fit(
@@ -328,7 +500,7 @@ def fit(
     loss_fn: LossFn,
     *,
     max_steps: int | None = None,
-    epochs: int = 1,
+    epochs: int | None = None,
     lr: float = 1e-3,
     optimizer: str | torch.optim.Optimizer = "adamw",
     weight_decay: float = 0.0,
@@ -354,7 +526,9 @@ def fit(
     Args:
         train_data: a DataLoader or any re-iterable of batches (iterated once per epoch).
         loss_fn: ``loss_fn(model, batch) -> (loss, metrics)``.
-        max_steps: total optimizer steps; default ``epochs * len(train_data)``.
+        max_steps, epochs: how long to train; pass exactly one. ``max_steps`` counts optimizer
+            steps (fit goes through the data as many times as that takes); ``epochs`` counts
+            passes over ``train_data``, which then needs a ``len()``.
         optimizer: ``"adamw"`` (default), ``"adam"``, ``"sgd"`` or a ready Optimizer.
         warmup_steps, schedule, min_lr_ratio: learning-rate schedule (:func:`lr_schedule`).
         grad_clip: max global gradient norm (``None`` to switch clipping off).
@@ -364,22 +538,14 @@ def fit(
             (the last one is always written at the end when a folder is given).
         resume: ``True`` continues from the latest checkpoint in ``checkpoint_dir`` if there is
             one; a path continues from that checkpoint folder.
+        seed: seeds the data order only (a DataLoader's epoch ``e`` is shuffled with
+            ``seed + e``). fit never seeds the global RNG: call ``set_seed`` before it.
     """
-    dev = get_device(device)
-    model.to(dev)
-    if max_steps is None:
-        try:
-            per_epoch = len(train_data)  # type: ignore[arg-type]
-        except TypeError:
-            raise ValueError("train_data has no len(): pass max_steps= to say how long to train") from None
-        if per_epoch == 0:
-            raise ValueError("train_data is empty: there is nothing to train on")
-        max_steps = epochs * per_epoch
-    if max_steps <= 0:
-        raise ValueError(f"max_steps must be positive, got {max_steps}")
+    max_steps = _total_steps(train_data, max_steps, epochs)
     if log_every <= 0:
         raise ValueError(f"log_every must be positive, got {log_every}")
-
+    dev = get_device(device)
+    model.to(dev)
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(model, optimizer, lr, weight_decay)
     for group in opt.param_groups:
         group.setdefault("initial_lr", group["lr"])
@@ -387,22 +553,11 @@ def fit(
     dtype = amp_dtype(dev, amp)
     scaler = grad_scaler(dev, dtype)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-
-    history = History()
-    step, epoch, batch_in_epoch = 0, 0, 0
-    acc: dict[str, float] = {}
-    acc_n = 0
-    restored_rng: tuple[dict, dict] | None = None
     ckpt = _find_checkpoint(resume, ckpt_dir)
-    if ckpt is not None:
-        state = _load_checkpoint(ckpt, model, opt, scaler, dev)
-        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        history = History.from_dict(state["history"])
-        acc, acc_n = state["acc"], state["acc_n"]
-        restored_rng = (state["rng"], state.pop("_tensors"))
+    state = _resume(ckpt, model, opt, scaler, dev) if ckpt is not None else _TrainState()
 
-    def set_lr(s: int) -> float:
-        mult = lr_schedule(s, max_steps, warmup_steps, schedule, min_lr_ratio)
+    def set_lr(step: int) -> float:
+        mult = lr_schedule(step, max_steps, warmup_steps, schedule, min_lr_ratio)
         for g, base in zip(opt.param_groups, base_lrs):
             g["lr"] = base * mult
         return opt.param_groups[0]["lr"]
@@ -417,97 +572,69 @@ def fit(
         model.train(was_training)
         if not isinstance(result, Mapping):
             raise TypeError(f"eval_fn must return a dict of metrics, got {type(result).__name__}")
-        history.eval.append({"step": step, **{k: _as_float(v) for k, v in result.items()}})
+        state.history.eval.append({"step": state.step, **{k: _as_float(v) for k, v in result.items()}})
 
     def save() -> None:
-        if ckpt_dir is None:
-            return
-        trainer_state = {"step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch,
-                         "history": history.to_dict(), "acc": acc, "acc_n": acc_n,
-                         "max_steps": max_steps, "seed": seed}
-        _save_checkpoint(ckpt_dir, model, opt, scaler, trainer_state, keep_checkpoints)
+        if ckpt_dir is not None:
+            trainer_state = {**state.to_json(), "max_steps": max_steps, "seed": seed}
+            _save_checkpoint(ckpt_dir, model, opt, scaler, trainer_state, keep_checkpoints)
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=max_steps, initial=step, desc=desc, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=max_steps, initial=state.step, desc=desc, disable=not progress, dynamic_ncols=True)
+    order = _DataOrder(train_data, seed)
     model.train()
     try:
-        while step < max_steps:
-            # The data order of an epoch depends only on (seed, epoch): resumable exactly.
-            torch.manual_seed(seed + epoch)
-            batches = iter(train_data)
-            for _ in range(batch_in_epoch):  # batches this epoch already used before a resume
-                next(batches)
-            if restored_rng is not None:
-                _set_rng_state(*restored_rng)
-                restored_rng = None
-            produced = batch_in_epoch > 0  # a resumed epoch may have no batch left
-            for batch in batches:
-                produced = True
-                lr_now = set_lr(step)
+        while state.step < max_steps:
+            for batch in order.batches(state.epoch, skip=state.batch_in_epoch):
+                # one step: learning rate from the schedule, forward under autocast, backward,
+                # clip, optimizer
+                lr_now = set_lr(state.step)
                 batch = to_device(batch, dev)
                 with autocast(dev, dtype=dtype, enabled=dtype is not None):
                     out = loss_fn(model, batch)
-                if not (isinstance(out, tuple) and len(out) == 2):
-                    raise TypeError("loss_fn must return (loss, metrics_dict); got "
-                                    f"{type(out).__name__}")
-                loss, metrics = out
-                if not torch.isfinite(loss.detach()).all():
-                    raise FloatingPointError(
-                        f"the loss is {loss.item()} at step {step} (lr {lr_now:.3g}); lower lr, "
-                        "check the inputs, or use grad_clip"
-                    )
+                loss, metrics = _checked(out, state.step, lr_now)
                 scaler.scale(loss).backward()
-                grad_norm = None
+                norm = {}
                 if grad_clip is not None:
                     scaler.unscale_(opt)
-                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                    norm["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 scaler.step(opt)
                 scaler.update()
                 opt.zero_grad(set_to_none=True)
-                step += 1
-                batch_in_epoch += 1
+                state.step += 1
+                state.batch_in_epoch += 1
 
-                acc["loss"] = acc.get("loss", 0.0) + _as_float(loss)
-                if grad_norm is not None:
-                    acc["grad_norm"] = acc.get("grad_norm", 0.0) + _as_float(grad_norm)
-                for k, v in (metrics or {}).items():
-                    acc[k] = acc.get(k, 0.0) + _as_float(v)
-                acc_n += 1
-                if step % log_every == 0 or step == max_steps:
-                    row = {"step": step, "epoch": epoch, "lr": lr_now}
-                    row.update({k: v / acc_n for k, v in acc.items()})
-                    history.train.append(row)
-                    bar.set_postfix(loss=f"{row['loss']:.4f}")
-                    acc, acc_n = {}, 0
+                # then: log, evaluate, checkpoint
+                state.add({"loss": loss, **norm, **metrics})
+                if state.step % log_every == 0 or state.step == max_steps:
+                    bar.set_postfix(loss=f"{state.log(lr_now)['loss']:.4f}")
                 bar.update(1)
-                if eval_every and step % eval_every == 0:
+                if eval_every and state.step % eval_every == 0:
                     run_eval()
-                if checkpoint_every and step % checkpoint_every == 0 and step < max_steps:
+                if checkpoint_every and state.step % checkpoint_every == 0 and state.step < max_steps:
                     save()
-                if step >= max_steps:
+                if state.step >= max_steps:
                     break
-            if not produced:
-                raise ValueError(f"train_data produced no batch in epoch {epoch}: is it an exhausted iterator? "
+            if state.batch_in_epoch == 0:
+                raise ValueError(f"train_data produced no batch in epoch {state.epoch}: is it an exhausted iterator? "
                                  "pass a DataLoader or a list, which can be iterated again")
-            if step < max_steps or batch_in_epoch >= _len_or_inf(train_data):
-                epoch += 1
-                batch_in_epoch = 0
+            if state.step < max_steps or state.batch_in_epoch >= _len_or_inf(train_data):  # read to its end
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
     except KeyboardInterrupt:
         bar.close()
-        print(f"interrupted at step {step}/{max_steps}: returning the history so far"
+        print(f"interrupted at step {state.step}/{max_steps}: returning the history so far"
               + (f"; resume with fit(..., checkpoint_dir={str(ckpt_dir)!r}, resume=True)" if ckpt_dir else ""))
-        return history
-    bar.close()
-    if eval_fn is not None and (not history.eval or history.eval[-1]["step"] != step):
+        return state.history
+    finally:
+        bar.close()
+        order.restore()
+    if eval_fn is not None and (not state.history.eval or state.history.eval[-1]["step"] != state.step):
         run_eval()
-    if ckpt_dir is not None:
-        save()
-    return history
+    save()
+    return state.history
 
 
 def _len_or_inf(data: Any) -> float:
-    try:
-        return len(data)
-    except TypeError:
-        return math.inf
+    n = _len_or_none(data)
+    return math.inf if n is None else n

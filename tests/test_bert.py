@@ -234,7 +234,7 @@ def test_overfit_one_batch_every_head():
     ]
     for model, loss_fn, batch in cases:
         first = loss_fn(model, batch)[0].item()
-        fit(model, [batch], loss_fn, max_steps=150, epochs=150, lr=3e-3, log_every=80, progress=False, device="cpu")
+        fit(model, [batch], loss_fn, max_steps=150, lr=3e-3, log_every=80, progress=False, device="cpu")
         model.eval()
         with torch.no_grad():
             last = loss_fn(model, batch)[0].item()

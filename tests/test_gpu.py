@@ -96,7 +96,7 @@ def test_bert_pretraining_with_autocast_learns_on_gpu(gpu, monkeypatch):
     model = BertForPreTraining(cfg)
     batch = _padded_batch()
     first = pretraining_loss(model, batch)[0].item()
-    history = fit(model, [batch], pretraining_loss, max_steps=120, epochs=120, lr=3e-3, log_every=20,
+    history = fit(model, [batch], pretraining_loss, max_steps=120, lr=3e-3, log_every=20,
                   progress=False, device="cuda", amp=True)
     assert next(model.parameters()).device.type == "cuda"
     assert next(model.parameters()).dtype == torch.float32  # autocast: fp32 master weights
@@ -136,7 +136,7 @@ def test_lstm_lm_gpu_equals_cpu_and_trains():
     stream = torch.tensor([1, 2, 3, 4, 5, 6, 7] * 40)  # periodic: learnable to near-zero loss
     lm = LSTMLM(LSTMLMConfig(vocab_size=10, d_model=32, d_hidden=32, n_layers=1, dropout=0.0))
     history = fit(lm, BPTTBatches(stream, batch_size=4, bptt=10), TBPTTLoss(), max_steps=150, lr=1e-2,
-                  epochs=100, log_every=10, progress=False, device="cuda")
+                  log_every=10, progress=False, device="cuda")
     assert next(lm.parameters()).device.type == "cuda"
     assert history.train[-1]["loss"] < 0.3
 

@@ -1,6 +1,8 @@
 import json
 import os
+import random
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -109,8 +111,8 @@ def test_bad_inputs_fail_with_clear_messages():
     with pytest.raises(FloatingPointError, match="lower lr"):
         fit(_model(), _task(), lambda m, b: (torch.tensor(float("nan"), requires_grad=True), {}),
             max_steps=1, progress=False, device="cpu")
-    with pytest.raises(ValueError, match="max_steps"):
-        fit(_model(), iter([]), _loss, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="no len.*pass max_steps="):
+        fit(_model(), iter([]), _loss, epochs=1, progress=False, device="cpu")
     with pytest.raises(ValueError, match="exhausted"):
         fit(_model(), iter(list(_task())), _loss, max_steps=100, progress=False, device="cpu")
 
@@ -144,3 +146,133 @@ def test_history_helpers_and_plot():
     assert [ax.get_title() for ax in fig.axes] == ["loss", "ppl"]
     with pytest.raises(ValueError, match="nothing to plot"):
         plot_history(History())
+
+
+def test_how_long_to_train_is_said_once():
+    loader = _task()  # 8 batches
+    hist = fit(_model(), loader, _loss, epochs=2, log_every=4, progress=False, device="cpu")
+    assert [(r["step"], r["epoch"]) for r in hist.train] == [(4, 0), (8, 0), (12, 1), (16, 1)]
+    hist = fit(_model(), loader, _loss, max_steps=20, log_every=10, progress=False, device="cpu")
+    assert [(r["step"], r["epoch"]) for r in hist.train] == [(10, 1), (20, 2)]  # cycles through the data
+    with pytest.raises(ValueError, match=r"not both.*epochs=3 would be 3 x 8 = 24 steps"):
+        fit(_model(), loader, _loss, max_steps=100, epochs=3, progress=False, device="cpu")
+    with pytest.raises(ValueError, match=r"pass max_steps= .* or epochs="):
+        fit(_model(), loader, _loss, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="epochs must be positive"):
+        fit(_model(), loader, _loss, epochs=0, progress=False, device="cpu")
+    with pytest.raises(ValueError, match="empty"):
+        fit(_model(), [], _loss, max_steps=5, progress=False, device="cpu")
+
+
+def _recording(seen):
+    """_loss that also records the inputs of each batch, in the order fit gives them."""
+    def loss_fn(model, batch):
+        seen.append(batch[0].clone())
+        return _loss(model, batch)
+    return loss_fn
+
+
+def test_data_order_depends_only_on_seed_and_epoch():
+    loader = _task()
+    runs = []
+    for global_seed, seed in [(1, 0), (2, 0), (1, 5)]:
+        model, seen = _model(), []  # the same initial weights every time
+        torch.manual_seed(global_seed)  # the first two runs draw other dropout masks, but the order must not change
+        fit(model, loader, _recording(seen), epochs=3, seed=seed, progress=False, device="cpu")
+        runs.append((torch.stack(seen), model[3].weight.detach().clone()))
+    (order_a, weights_a), (order_b, weights_b), (order_c, _) = runs
+    assert torch.equal(order_a, order_b)  # same seed, other global RNG state: the same batches
+    assert not torch.equal(weights_a, weights_b)  # ... but other dropout masks
+    assert not torch.equal(order_a, order_c)  # another seed: another order
+    # epoch e is the order of a DataLoader shuffled by a generator seeded with seed + e
+    expected = [x for e in range(3) for x, _ in DataLoader(loader.dataset, batch_size=8, shuffle=True,
+                                                           generator=torch.Generator().manual_seed(0 + e))]
+    assert torch.equal(order_a, torch.stack(expected))
+    assert not torch.equal(order_a[:8], order_a[8:16])  # each epoch its own order
+
+
+def test_fit_neither_seeds_nor_draws_from_the_global_rng():
+    drawn = []
+
+    def loss_fn(model, batch):  # stands for dropout: the stream the caller seeded
+        drawn.append(float(torch.rand(())))
+        x, y = batch
+        return torch.nn.functional.cross_entropy(model(x), y), {}
+
+    model, loader = torch.nn.Linear(4, 2), _task()
+    random.seed(3)
+    np.random.seed(3)
+    py, npy = random.getstate(), np.random.get_state()
+    torch.manual_seed(123)
+    fit(model, loader, loss_fn, epochs=3, progress=False, device="cpu")
+    after = float(torch.rand(()))
+    torch.manual_seed(123)
+    expected = [float(torch.rand(())) for _ in range(3 * 8 + 1)]
+    assert drawn + [after] == expected  # one stream, never reset at an epoch, nothing taken by fit
+    assert random.getstate() == py and all(np.array_equal(a, b) for a, b in zip(np.random.get_state(), npy))
+
+
+def test_fit_gives_the_dataloader_its_own_generators_back():
+    mine = torch.Generator().manual_seed(7)
+    x = torch.randn(32, 4)
+    loader = DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=8, shuffle=True, generator=mine)
+    fit(_model(), loader, _loss, max_steps=5, progress=False, device="cpu")
+    assert loader.generator is mine and loader.sampler.generator is mine
+
+    def crashing(model, batch):
+        raise Crash
+
+    with pytest.raises(Crash):
+        fit(_model(), loader, crashing, max_steps=5, progress=False, device="cpu")
+    assert loader.generator is mine and loader.sampler.generator is mine
+    plain = _task()
+    fit(_model(), plain, _loss, max_steps=5, progress=False, device="cpu")
+    assert plain.generator is None and plain.sampler.generator is None
+
+
+def test_keyboard_interrupt_returns_the_history_so_far():
+    calls = {"n": 0}
+
+    def interrupted(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            raise KeyboardInterrupt
+        return _loss(model, batch)
+
+    hist = fit(_model(), _task(), interrupted, max_steps=50, log_every=4, progress=False, device="cpu",
+               eval_fn=lambda m: {"acc": 0.5})
+    assert [r["step"] for r in hist.train] == [4, 8, 12] and hist.eval == []
+
+
+def test_resume_is_exact_when_the_collate_draws_random_numbers(tmp_path):
+    """Like a masking collate (chapter 07): each batch draws from the global RNG when it is made."""
+    def noisy_collate(rows):
+        x = torch.stack([r[0] for r in rows])
+        return x + 0.1 * torch.randn(x.shape), torch.stack([r[1] for r in rows])
+
+    def loader():
+        return DataLoader(_task().dataset, batch_size=8, shuffle=True, collate_fn=noisy_collate)
+
+    kwargs = dict(max_steps=20, lr=1e-2, log_every=5, progress=False, device="cpu",
+                  checkpoint_every=6, checkpoint_dir=tmp_path / "ckpt")
+    torch.manual_seed(0)
+    reference = _model()
+    h_ref = fit(reference, loader(), _loss, **{**kwargs, "checkpoint_dir": None})
+
+    calls = {"n": 0}
+
+    def crashing_loss(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 16:  # in epoch 1, three batches after the checkpoint at step 12
+            raise Crash
+        return _loss(model, batch)
+
+    torch.manual_seed(0)
+    with pytest.raises(Crash):
+        fit(_model(), loader(), crashing_loss, **kwargs)
+    torch.manual_seed(99)  # a fresh process: another RNG state, which the checkpoint replaces
+    resumed = _model()
+    h_res = fit(resumed, loader(), _loss, resume=True, **kwargs)
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert h_res.train == h_ref.train
