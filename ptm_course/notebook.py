@@ -16,6 +16,8 @@ The package is installed with ``subprocess`` rather than ``%pip``: a ``%pip`` li
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import sys
 import warnings
@@ -25,7 +27,7 @@ import torch
 
 from .utils import Preset, get_device, get_preset, set_seed
 
-__all__ = ["NotebookContext", "REPO_URL", "PACKAGE_URL", "SETUP_CELL", "setup_notebook"]
+__all__ = ["NotebookContext", "REPO_URL", "PACKAGE_URL", "RESULTS_ENV", "SETUP_CELL", "record", "setup_notebook"]
 
 REPO_URL = "https://github.com/ptm-course/ptm-course"
 PACKAGE_URL = f"ptm-course @ git+{REPO_URL}"
@@ -72,3 +74,29 @@ def setup_notebook(seed: int = 0, device: str = "auto", preset: str | None = Non
         warnings.warn(msg, stacklevel=2)
         print("!" * 80 + "\n" + msg + "\n" + "!" * 80)
     return NotebookContext(device=dev, preset=chosen, seed=seed, in_colab=in_colab)
+
+
+RESULTS_ENV = "PTM_RESULTS"  # set by benchmarks/run_notebook.py: where a notebook's measured numbers go
+
+
+def record(name: str, value):
+    """Keep a number the notebook's text quotes: written to the JSON file named by ``$PTM_RESULTS``.
+
+    ``benchmarks/run_notebook.py`` sets that variable when it runs a chapter at a preset, so the
+    figures the chapter's text quotes come from a results file that a command wrote (a test checks
+    text and file agree). Without it (a learner's run) nothing is written. Returns ``value``, so a
+    cell can show what it records: ``record("valid_loss", loss)``. Values must be JSON-serialisable
+    (floats, ints, strings, lists, dicts); tensors and NumPy scalars are turned into Python numbers.
+    """
+    path = os.environ.get(RESULTS_ENV)
+    if not path:
+        return value
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"record needs a non-empty string name, got {name!r}")
+    plain = value.tolist() if hasattr(value, "tolist") else value
+    from .io import atomic_write_json
+
+    results = json.loads(open(path, encoding="utf-8").read()) if os.path.exists(path) else {}
+    results[name] = plain
+    atomic_write_json(path, results)
+    return value
