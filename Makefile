@@ -9,8 +9,9 @@ STAMP := $(VENV)/.ptm-course-installed
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 TORCH_LOCAL ?= torch==2.13.0
-# dev: pytest, nbval, JupyterLab; parity: the reference libraries the parity tests compare against
-EXTRAS ?= dev,parity
+# dev: pytest, nbval, JupyterLab; parity: the reference libraries the parity tests compare against;
+# llm: what converts SmolLM2's GGUF file (chapter 10) into a checkpoint folder once
+EXTRAS ?= dev,parity,llm
 
 # Offline-first: no hub downloads during checks; one thread per kernel keeps small loops steady.
 TEST_ENV := OMP_NUM_THREADS=1 PTM_PRESET=smoke HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 \

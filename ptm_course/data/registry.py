@@ -117,6 +117,8 @@ class DatasetInfo:
     build: Callable[[dict[str, Path]], object] = field(repr=False)
     hub: HubTwin | None = None
     build_hub: Callable[[object], object] | None = field(default=None, repr=False)
+    # run at the end of prepare() (a one-off conversion, e.g. a GGUF file into a checkpoint folder)
+    after_prepare: Callable[[dict[str, Path]], object] | None = field(default=None, repr=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -438,11 +440,20 @@ def _read_member(archive: Path, member: str) -> bytes:
 
 def prepare(name: str, force: bool = False) -> dict[str, Path]:
     """Fetch and check a data set's files so that :func:`load` works offline afterwards."""
-    import hashlib
-
     info = dataset_info(name)
     if isinstance(info.source, InstalledPackage):
         return file_paths(name, auto_prepare=False)
+    paths = _fetch(info, force)
+    if info.after_prepare is not None:
+        info.after_prepare(paths)
+    return paths
+
+
+def _fetch(info: DatasetInfo, force: bool) -> dict[str, Path]:
+    """Download the archive if a file is missing (or ``force``), extract and check the files."""
+    import hashlib
+
+    name = info.name
     targets = {f.name: data_dir() / info.name / f.name for f in info.files}
     todo = [f for f in info.files if force or not targets[f.name].exists()]
     if todo:

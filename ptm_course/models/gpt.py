@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .generation import generate as _generate
-from .transformer import ACTIVATIONS, KVCache, LayerNorm, PostLNBlock, PreLNBlock, StaticKV, padding_mask
+from .transformer import ACTIVATIONS, KVCache, LayerNorm, PostLNBlock, PreLNBlock, StaticKV, decoder_positions_and_mask
 
 __all__ = [
     "GPT",
@@ -214,20 +214,7 @@ class GPT(nn.Module):
         P = 0 if past_kv is None else len(past_kv[0])  # keys/values before these tokens
         if P + T > self.config.max_len:
             raise ValueError(f"{P} earlier + {T} new tokens exceed max_len {self.config.max_len}")
-        mask = None
-        if attention_mask is None:
-            pos = torch.arange(P, P + T, device=input_ids.device).expand(B, T)  # (B, T)
-        else:
-            if attention_mask.shape == (B, T) and P > 0:  # nothing said about the earlier entries: all real
-                attention_mask = torch.cat([attention_mask.new_ones(B, P), attention_mask], dim=1)
-            if attention_mask.shape != (B, P + T):
-                raise ValueError(f"attention_mask must be (batch={B}, {P} earlier + {T} new tokens), "
-                                 f"got shape {tuple(attention_mask.shape)}")
-            pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, P:]  # (B, T): left padding skipped
-            real_query = attention_mask[:, P:].bool()[:, None, :, None]  # (B, 1, T, 1)
-            # keys: real tokens only; a padding query may look at every earlier key (its output is
-            # never used, and an all-masked row would give NaN)
-            mask = padding_mask(attention_mask) | ~real_query  # (B, 1, T, P + T)
+        pos, mask = decoder_positions_and_mask(B, T, P, attention_mask, input_ids.device)  # (B, T), (B, 1, T, P + T)
         x = self.drop(self.wte(input_ids) + self.wpe(pos))  # (B, T, C)
         for i, block in enumerate(self.blocks):
             x = block(x, mask=mask, is_causal=True, past_kv=None if past_kv is None else past_kv[i])

@@ -60,6 +60,7 @@ __all__ = [
     "StaticKV",
     "attention_reference",
     "causal_mask",
+    "decoder_positions_and_mask",
     "gather_positions",
     "merge_heads",
     "padding_mask",
@@ -128,6 +129,33 @@ def causal_mask(T_q: int, T_k: int | None = None, device: torch.device | str | N
     if T_k < T_q:
         raise ValueError(f"causal_mask: {T_q} queries cannot be the last positions of only {T_k} keys")
     return torch.ones(T_q, T_k, dtype=torch.bool, device=device).tril(diagonal=T_k - T_q)
+
+
+def decoder_positions_and_mask(B: int, T: int, P: int, attention_mask: torch.Tensor | None = None,
+                                device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Positions (B, T) of T new tokens after P earlier ones, and the key mask for a causal decoder.
+
+    Without ``attention_mask``: positions P..P + T − 1 and no mask (causality alone). With it,
+    (B, P + T) or (B, T) (then the P earlier entries count as real): 1 = real token, 0 = left
+    padding. Positions count real tokens only, so a padded prompt gets the positions it would
+    have alone; the mask (B, 1, T, P + T) hides padding keys, except from padding queries, which
+    may see every key (their outputs are never used, and an all-hidden row would give NaN).
+    Attention ANDs it with the causal mask.
+
+    >>> pos, mask = decoder_positions_and_mask(1, 3, 0, torch.tensor([[0, 1, 1]]))
+    >>> pos.tolist(), mask[0, 0].int().tolist()
+    ([[0, 0, 1]], [[1, 1, 1], [0, 1, 1], [0, 1, 1]])
+    """
+    if attention_mask is None:
+        return torch.arange(P, P + T, device=device).expand(B, T), None
+    if attention_mask.shape == (B, T) and P > 0:  # nothing said about the earlier entries: all real
+        attention_mask = torch.cat([attention_mask.new_ones(B, P), attention_mask], dim=1)
+    if attention_mask.shape != (B, P + T):
+        raise ValueError(f"attention_mask must be (batch={B}, {P} earlier + {T} new tokens), "
+                         f"got shape {tuple(attention_mask.shape)}")
+    pos = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, P:]  # (B, T): left padding skipped
+    real_query = attention_mask[:, P:].bool()[:, None, :, None]  # (B, 1, T, 1)
+    return pos, padding_mask(attention_mask) | ~real_query  # (B, 1, T, P + T)
 
 
 def gather_positions(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
