@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything the course checks on a GPU, in one run (a lent GPU's time is short):
-# the GPU tests, Word2Vec vs gensim's 2-core speed, and the BERT-base MLM step vs HF.
+# the GPU tests, Word2Vec vs gensim's 2-core speed, the BERT-base MLM step and the GPT-2 step and
+# greedy generation vs HF.
 #   bash benchmarks/gpu_run.sh OUTDIR [W2V_BUNDLE]
 # W2V_BUNDLE: corpus + evaluation sets from `python benchmarks/word2vec_gpu.py --export FILE`, for a
 # machine without `datasets`; without it the data come from `ptm_course.data` as usual.
@@ -26,3 +27,7 @@ timeout 150 $py benchmarks/word2vec_gpu.py ${bundle:+--bundle "$bundle"} --out "
 echo "== BERT-base MLM training step, batch 128 x 128"
 timeout 300 $py benchmarks/transformer_throughput.py --out "$out/transformer_throughput_gpu.md" 2>&1 \
   | tee "$out/transformer_throughput.log" | tail -16
+
+echo "== GPT-2 124M training step (batch 32 x 1024, bf16) and greedy generation vs HF"
+timeout 420 $py benchmarks/gpt_throughput.py --out "$out/gpt_throughput_gpu.md" 2>&1 \
+  | tee "$out/gpt_throughput.log" | tail -14

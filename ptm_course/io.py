@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "sha256_file"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "cached_tokenizer", "sha256_file"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -54,3 +54,16 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def cached_tokenizer(path: str | os.PathLike, train, cache: bool = True):
+    """A ``tokenizers.Tokenizer`` read from ``path`` if it is there; else ``train()``'s, saved there atomically."""
+    from tokenizers import Tokenizer
+
+    path = Path(path)
+    if cache and path.exists():
+        return Tokenizer.from_file(str(path))
+    tok = train()
+    if cache:
+        atomic_write_text(path, tok.to_str())
+    return tok

@@ -166,3 +166,30 @@ def test_word2vec_trains_on_gpu(arch, loss):
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
     emb = model.embeddings()
     assert emb.similarity("cat", "dog") > emb.similarity("cat", "on")  # same slot, same neighbours
+
+
+def test_gpt_on_gpu_equals_cpu_and_the_cache_equals_recompute():
+    from ptm_course.models.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    cpu_model = GPT(GPTConfig.tiny(dropout=0.0, attn_dropout=0.0)).eval()
+    gpu_model = copy.deepcopy(cpu_model).to(CUDA)
+    ids = torch.randint(0, 1000, (2, 20))
+    mask = torch.ones_like(ids)
+    mask[1, :6] = 0  # a left-padded row
+    with torch.no_grad():
+        assert (cpu_model(ids, attention_mask=mask) - gpu_model(ids.to(CUDA), attention_mask=mask.to(CUDA)).cpu()).abs().max() < 1e-4
+    cached = gpu_model.generate(ids[:, :5].to(CUDA), 30, temperature=0)
+    assert torch.equal(cached, gpu_model.generate(ids[:, :5].to(CUDA), 30, temperature=0, use_cache=False))
+
+
+def test_gpt_training_with_autocast_learns_on_gpu():
+    from ptm_course.models.gpt import GPT, GPTConfig, lm_loss
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig.tiny(dropout=0.0, attn_dropout=0.0))
+    batch = {"input_ids": torch.randint(0, 1000, (4, 32))}
+    first = lm_loss(model, batch)[0].item()
+    history = fit(model, [batch], lm_loss, max_steps=150, lr=3e-3, log_every=50, progress=False, device="cuda", amp=True)
+    last = history.train[-1]["loss"]
+    assert torch.isfinite(torch.tensor(last)) and last < 0.2 * first, (first, last)

@@ -467,23 +467,14 @@ def wikitext_bpe(vocab_size: int = 8000, max_lines: int | None = None, cache: bo
 
     Every non-empty line is a text (headings included: the language model reads them too).
     """
+    from ..io import cached_tokenizer
     from .registry import data_dir, load
 
-    path = data_dir() / "bpe" / f"wikitext2-{vocab_size}-{max_lines or 'all'}.json"
-    if cache and path.exists():
-        from tokenizers import Tokenizer
+    def train():
+        lines = [t for t in load("wikitext-2", split="train")["text"] if t.strip()]
+        return train_bpe(lines if max_lines is None else lines[:max_lines], vocab_size=vocab_size)
 
-        return Tokenizer.from_file(str(path))
-    lines = [t for t in load("wikitext-2", split="train")["text"] if t.strip()]
-    if max_lines is not None:
-        lines = lines[:max_lines]
-    tok = train_bpe(lines, vocab_size=vocab_size)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tok.save(str(tmp))
-        os.replace(tmp, path)
-    return tok
+    return cached_tokenizer(data_dir() / "bpe" / f"wikitext2-{vocab_size}-{max_lines or 'all'}.json", train, cache)
 
 
 def show_tokens(tokenizer, text: str) -> list[str]:

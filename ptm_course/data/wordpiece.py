@@ -80,23 +80,14 @@ def special_tokens(tok) -> SpecialTokens:
 
 def wikitext_wordpiece(vocab_size: int = 8000, max_lines: int | None = None, cache: bool = True):
     """WordPiece trained on WikiText-2's train split (cached in the data folder, keyed by its size)."""
+    from ..io import cached_tokenizer
     from .registry import data_dir, load
 
-    path = data_dir() / "wordpiece" / f"wikitext2-{vocab_size}-{max_lines or 'all'}.json"
-    if cache and path.exists():
-        from tokenizers import Tokenizer
+    def train():
+        lines = [t for t in load("wikitext-2", split="train")["text"] if t.strip() and not t.strip().startswith("=")]
+        return train_wordpiece(lines if max_lines is None else lines[:max_lines], vocab_size=vocab_size)
 
-        return Tokenizer.from_file(str(path))
-    lines = [t for t in load("wikitext-2", split="train")["text"] if t.strip() and not t.strip().startswith("=")]
-    if max_lines is not None:
-        lines = lines[:max_lines]
-    tok = train_wordpiece(lines, vocab_size=vocab_size)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tok.save(str(tmp))
-        os.replace(tmp, path)
-    return tok
+    return cached_tokenizer(data_dir() / "wordpiece" / f"wikitext2-{vocab_size}-{max_lines or 'all'}.json", train, cache)
 
 
 def wikitext_documents(tok, split: str = "train", max_articles: int | None = None) -> list[list[list[int]]]:
