@@ -592,8 +592,8 @@ assert bpc["smollm2"] < min(bpc["gpt"], bpc["nnlm"], bpc["lstm"]), bpc
 # LSTM 1.927<!-- notebooks/10_gpt_cpu.json:values.bpc.lstm:.3f --> and SmolLM2
 # 1.183<!-- notebooks/10_gpt_cpu.json:values.bpc.smollm2:.3f --> bits per character. At this budget — a few minutes on a
 # laptop, 2.4 M training tokens, one to two million parameters each — the three architectures
-# land within a tenth of a bit of each other, and the GPT, with the fewest weights outside its
-# embeddings, is not ahead: a Transformer's advantage over recurrence and n-gram windows is not
+# land within about a tenth of a bit of each other, and the GPT, with the fewest parameters of the
+# three (the cell prints them), is not ahead: a Transformer's advantage over recurrence and n-gram windows is not
 # visible at this size. What separates all three from SmolLM2 is size and data (a hundred times
 # the parameters, nearly a million times the training tokens), which is the notes' point: the decoder is
 # simple; what makes it remarkable (很神奇) is making it very, very large (非常非常的巨大) and
