@@ -221,7 +221,11 @@ for m, ys in cost.items():
 ax.set_xlabel("vocabulary size V"); ax.set_ylabel("µs per example"); ax.legend(); ax.grid(alpha=0.3)
 ax.set_title("one output-layer update")
 plt.show()
-assert cost["softmax"][-1] > cost["negative"][-1]  # at a real vocabulary size the full softmax is the slow one
+# At a real vocabulary size the full softmax is the slow one, by far: the timings are medians of
+# repeated runs on one thread, and the margin holds on a busy laptop. (On a GPU these small updates
+# are bound by kernel launches, not by V, so there the table says little and nothing is asserted.)
+if ctx.device.type == "cpu":
+    assert cost["softmax"][-1] > 5 * cost["negative"][-1], cost
 
 # %% [markdown]
 # ## 5. Training on WikiText-2

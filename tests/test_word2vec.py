@@ -327,6 +327,25 @@ def test_output_layer_timing_runs_for_every_method():
         assert time_output_layer(method, 500, dim=8, batch=16, repeats=1) > 0
     with pytest.raises(ValueError):
         time_output_layer("full", 500)
+    with pytest.raises(ValueError, match="repeats"):
+        time_output_layer("softmax", 500, repeats=0)
+
+
+def test_output_layer_timing_runs_on_one_thread_and_restores_the_setting(monkeypatch):
+    import ptm_course.embeddings.word2vec as w2v
+
+    seen = []
+    threads = torch.get_num_threads()
+    original = w2v.ns_update
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return original(*args)
+
+    monkeypatch.setattr(w2v, "ns_update", spy)
+    time_output_layer("negative", 500, dim=8, batch=16, repeats=3, min_time=0.0)
+    assert len(seen) == 1 + 3 and set(seen) == {1}  # the warm-up, then one update per repeat
+    assert torch.get_num_threads() == threads
 
 
 def test_repeat_scale_caps_a_repeated_words_summed_update():

@@ -908,17 +908,24 @@ def time_output_layer(
     dim: int = 100,
     batch: int = 256,
     negative: int = 5,
-    repeats: int = 3,
+    repeats: int = 5,
+    min_time: float = 0.02,
     device: str | torch.device = "cpu",
 ) -> float:
     """Seconds per training example for one SGD update of the output layer.
 
     ``softmax``: logits over all V words, O(V·d); ``hierarchical``: ~log₂V nodes of a Huffman
     tree over Zipf-distributed counts; ``negative``: 1 + K output vectors, independent of V.
-    Best of ``repeats`` timings.
+
+    Timed so that a busy laptop does not turn the answer around: one warm-up update, then
+    ``repeats`` measurements of as many updates as fill at least ``min_time`` seconds each, and
+    the median of those. On the CPU it runs on one thread (restored after), so thread start-up
+    and contention with other programs do not swamp the small updates.
     """
     if vocab_size < 2:
         raise ValueError("vocab_size must be >= 2")
+    if repeats < 1 or min_time < 0:
+        raise ValueError(f"repeats must be >= 1 and min_time >= 0, got {repeats} and {min_time}")
     dev = torch.device(device)
     g = torch.Generator(device=dev).manual_seed(0)
     counts = (1e7 / np.arange(1, vocab_size + 1)).astype(np.int64) + 1  # Zipf's law
@@ -944,14 +951,24 @@ def time_output_layer(
         else:
             ns_update(h, W, targets, sampler.sample((batch, negative), g), 0.025)
 
-    once()  # warm-up
-    best = math.inf
-    for _ in range(repeats):
+    def timed(n: int) -> float:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
-        once()
+        for _ in range(n):
+            once()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
-        best = min(best, time.perf_counter() - t0)
-    return best / batch
+        return time.perf_counter() - t0
+
+    threads = torch.get_num_threads()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        n = 1
+        while (t := timed(n)) < min_time and n < 1 << 16:  # the first call doubles as the warm-up
+            n *= 2
+        times = sorted(timed(n) / n for _ in range(repeats))
+    finally:
+        torch.set_num_threads(threads)
+    return times[len(times) // 2] / batch
