@@ -1,4 +1,6 @@
 # Two commands:  make lab   (set up, open the course at notebooks/00_overview)   make test   (set up, run every check)
+# make test-browser: every chapter and exercise notebook run through the menu in JupyterLab in a real
+# headless Chromium (needs Debian's chromium + fonts-noto-cjk, or PTM_CHROMIUM=/path/to/chrome).
 # Variables: PYTHON (interpreter used to create .venv), VENV, LAB_ARGS (e.g. LAB_ARGS=--no-browser
 # for a headless server), PTM_PRESET for notebook runs (test uses smoke), PYTEST_ARGS.
 
@@ -17,7 +19,7 @@ EXTRAS ?= dev,parity,llm
 TEST_ENV := OMP_NUM_THREADS=1 PTM_PRESET=smoke HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 \
 	PYDEVD_DISABLE_FILE_VALIDATION=1 MPLBACKEND=Agg
 
-.PHONY: setup lab test test-fast data clean-venv
+.PHONY: setup lab test test-fast test-browser data clean-venv
 
 setup: $(STAMP)
 
@@ -51,6 +53,18 @@ test: data
 # Unit tests only (no notebooks): the quick loop while developing.
 test-fast: data
 	$(TEST_ENV) $(PY) -m pytest -n 2 -q $(PYTEST_ARGS) tests/
+
+# Kernels keep default threads, as a learner's do. Playwright (Python) drives the browser; it is
+# installed into the venv only for this target.
+BROWSER_STAMP := $(VENV)/.ptm-course-browser-installed
+BROWSER_ARGS ?=
+
+$(BROWSER_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[$(EXTRAS),browser]" 2>&1 | grep -v "^WARNING: Location" || true
+	@$(PY) -c "import playwright, psutil" && touch $(BROWSER_STAMP)
+
+test-browser: data $(BROWSER_STAMP)
+	$(PY) tests/browser/labcheck.py --out build/browser $(BROWSER_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
