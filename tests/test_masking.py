@@ -8,11 +8,15 @@ import torch
 from ptm_course.data.masking import (
     SpecialTokens,
     collate_pretraining,
+    corrupt,
     make_nsp_examples,
     mask_tokens,
+    mask_units,
     masked_positions,
     pack_pair,
     pad_batch,
+    select_tokens,
+    select_units,
 )
 
 SP = SpecialTokens(pad=0, unk=1, cls=2, sep=3, mask=4)
@@ -143,3 +147,107 @@ def test_masked_positions_errors_and_collate():
     batch = collate_pretraining(ex, SP, V, generator=torch.Generator().manual_seed(0), max_len=32, max_predictions=6)
     assert batch["input_ids"].shape == (8, 32) and batch["mlm_positions"].shape == (8, 6)
     assert (batch["mlm_labels"].gather(1, batch["mlm_positions"]) != -100).sum() == (batch["mlm_labels"] != -100).sum()
+
+
+# --- ERNIE: one draw per unit, then BERT's 80/10/10 -------------------------------------------
+
+
+def _word_units(ids, seed=0, max_len=4):
+    """Random words of 1..max_len tokens over the non-special positions; −1 elsewhere."""
+    g = torch.Generator().manual_seed(seed)
+    units = torch.full_like(ids, -1)
+    for r in range(ids.shape[0]):
+        t, uid = 0, 0
+        while t < ids.shape[1]:
+            n = int(torch.randint(1, max_len + 1, (1,), generator=g))
+            for k in range(t, min(t + n, ids.shape[1])):
+                if ids[r, k] not in SP.ids:
+                    units[r, k] = uid
+            t, uid = t + n, uid + 1
+    return units
+
+
+def test_mask_units_masks_each_unit_whole_and_15_percent_of_units():
+    ids = _batch(B=300)
+    units = _word_units(ids)
+    out, labels = mask_units(ids, units, SP, V, generator=torch.Generator().manual_seed(2))
+    sel = labels != -100
+    for r in range(ids.shape[0]):
+        row_units = units[r][units[r] >= 0]
+        picked = set(units[r][sel[r]].tolist())
+        for u in row_units.unique().tolist():  # all or nothing
+            assert sel[r][units[r] == u].all() == (u in picked) and sel[r][units[r] == u].any() == (u in picked)
+        n_units = len(row_units.unique())
+        assert len(picked) == max(1, round(0.15 * n_units))  # one draw per unit: ≈ 15 % of units
+    special = (ids == SP.cls) | (ids == SP.sep) | (ids == SP.pad)
+    assert not (sel & special).any()
+    assert torch.equal(labels[sel], ids[sel]) and torch.equal(out[~sel], ids[~sel])
+    masked = (out[sel] == SP.mask).float().mean()
+    same = (out[sel] == ids[sel]).float().mean()
+    assert abs(masked - 0.8) < 0.03 and abs(same - 0.1) < 0.02 and abs(1 - masked - same - 0.1) < 0.02
+    # 15 % of the units, drawn uniformly, cover about 15 % of the tokens too (in expectation)
+    assert abs(sel.sum() / (~special).sum() - 0.15) < 0.02
+
+
+def test_mask_units_with_one_unit_per_token_is_bert_masking():
+    ids = _batch(B=200)
+    per_token = torch.arange(ids.numel()).view_as(ids) % ids.shape[1]  # every token its own unit
+    per_token = per_token.masked_fill(torch.isin(ids, torch.tensor(SP.ids)), -1)
+    _, labels_u = mask_units(ids, per_token, SP, V, generator=torch.Generator().manual_seed(0))
+    _, labels_t = mask_tokens(ids, SP, V, generator=torch.Generator().manual_seed(0))
+    assert torch.equal((labels_u != -100).sum(1), (labels_t != -100).sum(1))  # the same count per row
+
+
+def test_mask_units_never_selects_special_tokens_whatever_their_unit_id():
+    ids = torch.tensor([[2, 9, 9, 3, 0], [2, 7, 3, 0, 0]])
+    units = torch.tensor([[0, 1, 1, 2, 3], [5, 5, 5, 5, 5]])  # specials given ids on purpose
+    for seed in range(20):
+        out, labels = mask_units(ids, units, SP, V, generator=torch.Generator().manual_seed(seed))
+        assert (labels[0] != -100).tolist() == [False, True, True, False, False]  # the one word, whole
+        assert (labels[1] != -100).tolist() == [False, True, False, False, False]  # a unit split by specials
+        assert (out[:, [0, 3]] == ids[:, [0, 3]]).all()
+
+
+def test_a_unit_whose_tokens_are_apart_is_still_one_draw():
+    ids = torch.tensor([[2, 10, 11, 12, 13, 14, 15, 16, 3]])
+    units = torch.tensor([[-1, 0, 1, 0, 2, 3, 4, 5, -1]])  # unit 0 at positions 1 and 3
+    seen = set()
+    for seed in range(200):
+        _, labels = mask_units(ids, units, SP, V, generator=torch.Generator().manual_seed(seed))
+        sel = labels[0] != -100
+        assert sel[1] == sel[3]
+        seen.add(tuple(units[0][sel].unique().tolist()))
+    assert seen == {(u,) for u in range(6)}  # exactly one of the 6 units each time, every one drawn
+
+
+def test_mask_units_is_reproducible_and_follows_the_tensor_device():
+    ids = _batch(B=8)
+    units = _word_units(ids)
+    a = mask_units(ids, units, SP, V, generator=torch.Generator().manual_seed(5))
+    b = mask_units(ids, units, SP, V, generator=torch.Generator().manual_seed(5))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    c = mask_units(ids, units, SP, V, generator=torch.Generator().manual_seed(6))
+    assert not torch.equal(a[1], c[1])
+
+
+def test_mask_units_rejects_bad_unit_ids_with_the_fix():
+    ids = _batch(B=2, T=40)
+    with pytest.raises(ValueError, match="shape of input_ids"):
+        mask_units(ids, torch.zeros(2, 39, dtype=torch.long), SP, V)
+    with pytest.raises(ValueError, match="integer tensor"):
+        mask_units(ids, torch.zeros(2, 40), SP, V)
+    with pytest.raises(ValueError, match="-1 for tokens never predicted"):
+        mask_units(ids, torch.full((2, 40), -2), SP, V)
+    with pytest.raises(ValueError, match="mlm_prob"):
+        mask_units(ids, torch.zeros(2, 40, dtype=torch.long), SP, V, mlm_prob=1.5)
+    with pytest.raises(ValueError, match="bool tensor"):
+        corrupt(ids, torch.zeros(2, 40, dtype=torch.long), SP, V)
+
+
+def test_select_then_corrupt_is_mask_tokens():
+    ids = _batch(B=16)
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    out, labels = mask_tokens(ids, SP, V, generator=g1)
+    out2, labels2 = corrupt(ids, select_tokens(ids, SP, generator=g2), SP, V, generator=g2)
+    assert torch.equal(out, out2) and torch.equal(labels, labels2)
+    assert torch.equal(select_units(torch.full((2, 4), -1)), torch.zeros(2, 4, dtype=torch.bool))

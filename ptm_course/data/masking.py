@@ -9,6 +9,12 @@ and each selected token is replaced by [MASK] with probability 0.8, by a random 
 probability 0.1, and left unchanged with probability 0.1. The model predicts the original token
 at every selected position (labels are −100 everywhere else).
 
+ERNIE 1.0 (Sun et al. 2019) keeps the corruption and changes the selection: one draw per *unit*
+(a word, a phrase, an entity), and a selected unit is masked whole. So masking is two steps,
+*select* (:func:`select_tokens` for BERT, :func:`select_units` for ERNIE) and *corrupt*
+(:func:`corrupt`, 80/10/10 per token), and :func:`mask_tokens` / :func:`mask_units` are the two
+compositions.
+
 Next Sentence Prediction: [CLS] A [SEP] B [SEP]; with probability 0.5, B is the text that
 really follows A (label 0, IsNext), otherwise text from another document (label 1, NotNext).
 Segment ids are 0 for [CLS] A [SEP] and 1 for B [SEP].
@@ -26,10 +32,14 @@ __all__ = [
     "SpecialTokens",
     "collate_pretraining",
     "make_nsp_examples",
+    "corrupt",
     "mask_tokens",
+    "mask_units",
     "masked_positions",
     "pad_batch",
     "pack_pair",
+    "select_tokens",
+    "select_units",
 ]
 
 IGNORE_INDEX = -100
@@ -51,34 +61,95 @@ class SpecialTokens:
         return (self.pad, self.unk, self.cls, self.sep, self.mask)
 
 
-def mask_tokens(input_ids: torch.Tensor, special: SpecialTokens, vocab_size: int, mlm_prob: float = 0.15,
-                generator: torch.Generator | None = None,
-                random_token_range: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Corrupt a batch for MLM. input_ids (B, T) -> (corrupted ids (B, T), labels (B, T)).
-
-    Selection: exactly max(1, round(mlm_prob · n)) of the n candidate tokens of each row (the
-    original code's ``num_to_predict``), chosen uniformly; special tokens are never selected.
-    Each selected token: 80 % → [MASK], 10 % → a random token from ``random_token_range``
-    (default: every id that is not special), 10 % → unchanged. Labels hold the original token
-    at selected positions and −100 elsewhere. Rows with no candidate are left alone.
-    """
+def _check_batch(input_ids: torch.Tensor, mlm_prob: float) -> None:
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be (batch, seq_len), got shape {tuple(input_ids.shape)}")
     if not 0.0 < mlm_prob < 1.0:
         raise ValueError(f"mlm_prob must be in (0, 1), got {mlm_prob}")
-    device = input_ids.device
+
+
+def _n_to_pick(n: torch.Tensor, mlm_prob: float) -> torch.Tensor:
+    """max(1, round(mlm_prob · n)) per row, 0 where a row has nothing to pick (``num_to_predict``)."""
+    return torch.where(n > 0, (n.float() * mlm_prob).round().long().clamp(min=1), 0)
+
+
+def select_tokens(input_ids: torch.Tensor, special: SpecialTokens, mlm_prob: float = 0.15,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """BERT's selection: which tokens to predict. input_ids (B, T) -> selected (B, T) bool.
+
+    Exactly max(1, round(mlm_prob · n)) of the n candidate tokens of each row (the original code's
+    ``num_to_predict``), chosen uniformly; special tokens are never selected. Rows with no
+    candidate select nothing.
+    """
+    _check_batch(input_ids, mlm_prob)
     ids = input_ids.cpu()
     B, T = ids.shape
     candidate = torch.ones_like(ids, dtype=torch.bool)
     for s in special.ids:
         candidate &= ids != s
-    n_cand = candidate.sum(1)  # (B,)
-    n_pick = torch.where(n_cand > 0, (n_cand.float() * mlm_prob).round().long().clamp(min=1), 0)  # (B,)
+    n_pick = _n_to_pick(candidate.sum(1), mlm_prob)  # (B,)
     # rank the candidates of each row in a random order; pick the first n_pick
     score = torch.rand(B, T, generator=generator).masked_fill(~candidate, 2.0)  # non-candidates last
     rank = score.argsort(1).argsort(1)  # (B, T) position of each token in the random order
-    selected = rank < n_pick[:, None]  # (B, T)
+    return (rank < n_pick[:, None]).to(input_ids.device)
 
+
+def _check_unit_dtype(unit_ids: torch.Tensor) -> None:
+    if unit_ids.dtype.is_floating_point or unit_ids.dtype == torch.bool:
+        raise ValueError(f"unit_ids must be an integer tensor (one unit id per token), got {unit_ids.dtype}")
+
+
+def select_units(unit_ids: torch.Tensor, mlm_prob: float = 0.15,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """ERNIE's selection: whole units. unit_ids (B, T) -> selected (B, T) bool.
+
+    ``unit_ids[b, t]`` names the unit that token t belongs to (the characters of one word share an
+    id; ids need only be distinct within a row) and is −1 for tokens that are never predicted
+    ([CLS], [SEP], [PAD]). Each unit gets ONE random draw: exactly max(1, round(mlm_prob · u)) of
+    a row's u units are chosen uniformly, and a chosen unit is selected whole — every token of it,
+    wherever its tokens sit in the row. With one token per unit this is :func:`select_tokens`.
+    """
+    _check_batch(unit_ids, mlm_prob)
+    _check_unit_dtype(unit_ids)
+    units = unit_ids.cpu().long()
+    if (units < -1).any():
+        raise ValueError("unit_ids must be >= 0 for tokens of a unit and -1 for tokens never predicted "
+                         f"([CLS]/[SEP]/[PAD]); found {int(units.min())}")
+    B, T = units.shape
+    valid = units >= 0
+    # one key per (row, unit): row-major, so the units of each row are consecutive after unique()
+    keys = torch.arange(B)[:, None] * (int(units.max()) + 2) + units
+    uniq, inverse = torch.unique(keys[valid], return_inverse=True)  # (U,), one entry per valid token
+    row_of_unit = uniq // (int(units.max()) + 2)  # (U,) sorted
+    n_units = torch.bincount(row_of_unit, minlength=B)  # (B,)
+    n_pick = _n_to_pick(n_units, mlm_prob)
+    score = torch.rand(len(uniq), generator=generator)  # the one draw per unit
+    # rank each unit among its row's units: sort by (row, score); rows are contiguous blocks
+    order = torch.argsort(row_of_unit.double() * 2.0 + score.double())
+    rank_sorted = torch.arange(len(uniq)) - torch.repeat_interleave(torch.cumsum(n_units, 0) - n_units, n_units)
+    rank = torch.empty_like(rank_sorted)
+    rank[order] = rank_sorted
+    unit_selected = rank < n_pick[row_of_unit]  # (U,)
+    selected = torch.zeros(B, T, dtype=torch.bool)
+    selected[valid] = unit_selected[inverse]
+    return selected.to(unit_ids.device)
+
+
+def corrupt(input_ids: torch.Tensor, selected: torch.Tensor, special: SpecialTokens, vocab_size: int,
+            generator: torch.Generator | None = None,
+            random_token_range: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 80/10/10 corruption of the selected tokens, shared by BERT and ERNIE.
+
+    Each selected token, independently: 80 % → [MASK], 10 % → a random token from
+    ``random_token_range`` (default: every id that is not special), 10 % → unchanged. Labels hold
+    the original token at selected positions and −100 elsewhere.
+    """
+    if selected.shape != input_ids.shape or selected.dtype != torch.bool:
+        raise ValueError(f"selected must be a bool tensor shaped like input_ids {tuple(input_ids.shape)}, "
+                         f"got {selected.dtype} {tuple(selected.shape)}")
+    device = input_ids.device
+    ids, selected = input_ids.cpu(), selected.cpu()
+    B, T = ids.shape
     labels = torch.full_like(ids, IGNORE_INDEX)
     labels[selected] = ids[selected]
     u = torch.rand(B, T, generator=generator)
@@ -92,6 +163,42 @@ def mask_tokens(input_ids: torch.Tensor, special: SpecialTokens, vocab_size: int
         pool = torch.arange(*random_token_range)
     out[to_random] = pool[torch.randint(len(pool), (int(to_random.sum()),), generator=generator)]
     return out.to(device), labels.to(device)
+
+
+def mask_tokens(input_ids: torch.Tensor, special: SpecialTokens, vocab_size: int, mlm_prob: float = 0.15,
+                generator: torch.Generator | None = None,
+                random_token_range: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corrupt a batch for BERT's MLM. input_ids (B, T) -> (corrupted ids (B, T), labels (B, T)).
+
+    :func:`select_tokens` (15 % of the non-special tokens of each row, at least one) then
+    :func:`corrupt` (80/10/10). Labels hold the original token at selected positions and −100
+    elsewhere. Rows with no candidate are left alone.
+    """
+    selected = select_tokens(input_ids, special, mlm_prob, generator)
+    return corrupt(input_ids, selected, special, vocab_size, generator, random_token_range)
+
+
+def mask_units(input_ids: torch.Tensor, unit_ids: torch.Tensor, special: SpecialTokens, vocab_size: int,
+               mlm_prob: float = 0.15, generator: torch.Generator | None = None,
+               random_token_range: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corrupt a batch for ERNIE's knowledge masking: whole units, then 80/10/10 per token.
+
+    ``unit_ids`` (B, T) gives each token its unit (see :func:`select_units`; −1 for [CLS], [SEP],
+    [PAD]). Basic (character) masking is one unit per token; whole-word, phrase and entity masking
+    are the same call with the units of a segmentation, a chunker or a name tagger. Special tokens
+    are never selected, whatever their unit id.
+    """
+    if unit_ids.shape != input_ids.shape:
+        raise ValueError(f"unit_ids {tuple(unit_ids.shape)} must have the shape of input_ids "
+                         f"{tuple(input_ids.shape)}: one unit id per token")
+    _check_batch(input_ids, mlm_prob)
+    _check_unit_dtype(unit_ids)
+    is_special = torch.zeros_like(input_ids, dtype=torch.bool)
+    for s in special.ids:
+        is_special |= input_ids == s
+    units = unit_ids.to(input_ids.device).masked_fill(is_special, -1)
+    selected = select_units(units, mlm_prob, generator)
+    return corrupt(input_ids, selected, special, vocab_size, generator, random_token_range)
 
 
 def masked_positions(labels: torch.Tensor, max_predictions: int) -> torch.Tensor:
