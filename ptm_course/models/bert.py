@@ -8,7 +8,8 @@ the four ways to fine-tune it.
 
 The pieces, top to bottom:
 
-* :class:`BertConfig` with ``tiny()`` (tests), ``small()`` (CPU), ``base()`` (GPU, BERT-base);
+* :class:`BertConfig` with ``tiny()`` (tests), ``small()`` (CPU), ``base()`` (GPU, BERT-base),
+  ``ernie()`` (ERNIE 1.0: the same encoder with ReLU and a Chinese vocabulary);
 * :class:`BertEmbeddings`: token + learned position + segment (A/B) embeddings, LayerNorm;
 * :class:`BertModel`: embeddings → N post-LN blocks → (hidden states, pooled [CLS]);
 * :class:`BertForPreTraining` / :class:`BertForMaskedLM`: MLM head (dense → GELU → LN → decoder
@@ -104,6 +105,12 @@ class BertConfig:
     def base(cls, **kw) -> "BertConfig":
         """BERT-base: 12 layers, H=768, 12 heads, 110 M parameters with the 30,522-token vocabulary."""
         return cls(**kw)
+
+    @classmethod
+    def ernie(cls, **kw) -> "BertConfig":
+        """ERNIE 1.0 (Baidu, Chinese): BERT-base with ReLU, an 18,000-token vocabulary, 513 positions
+        and LayerNorm eps 1e-5 (PaddlePaddle's default), as in HF's ``nghuyong/ernie-1.0-base-zh``."""
+        return cls(**{**dict(vocab_size=18000, max_len=513, activation="relu", norm_eps=1e-5), **kw})
 
     def to_dict(self) -> dict:
         return asdict(self)

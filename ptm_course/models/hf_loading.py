@@ -9,6 +9,9 @@ The mapping is one table (:func:`hf_to_course_key`): HF's ``query``/``key``/``va
 are the course's ``q_proj``/``k_proj``/``v_proj``/``o_proj``, and every tensor is copied as it is
 (both use ``nn.Linear`` layout, no transposes). Old Google
 checkpoints name LayerNorm parameters ``gamma``/``beta``: renamed to ``weight``/``bias``.
+HF ERNIE (``ErnieModel``/``ErnieFor*``) is BERT's layout under an ``ernie.`` prefix and loads through
+the same table, provided ``use_task_id`` is off (ERNIE 1.0's case): the task-type embeddings of
+ERNIE 2.0/3.0 have no place in the course's BERT.
 Task heads absent from the checkpoint (a classifier, the QA outputs; MiniLM has no MLM head)
 keep their fresh initialisation, and the loader says which ones.
 """
@@ -62,6 +65,8 @@ def bert_config_from_hf(hf: Mapping) -> BertConfig:
         raise ValueError(f"unsupported hidden_act {act!r}; supported: {sorted(_HF_ACT)}")
     if hf.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError("only absolute (learned) position embeddings are supported")
+    if hf.get("use_task_id", False):
+        raise ValueError("ERNIE task-type embeddings (use_task_id=True) are not supported: only ERNIE 1.0's layout")
     return BertConfig(
         vocab_size=hf["vocab_size"],
         d_model=hf["hidden_size"],
@@ -95,7 +100,7 @@ def bert_config_to_hf(cfg: BertConfig) -> dict:
 # State dicts
 # --------------------------------------------------------------------------------------------
 
-# (HF pattern, course replacement) — applied to keys of the encoder, after the "bert." prefix
+# (HF pattern, course replacement) — applied to keys of the encoder, after the "bert." (or "ernie.") prefix
 _LAYER_MAP = [
     (r"attention\.self\.query\.", "attn.q_proj."),
     (r"attention\.self\.key\.", "attn.k_proj."),
@@ -124,7 +129,7 @@ _SKIP = ("embeddings.position_ids", "cls.predictions.decoder.weight")  # a buffe
 
 
 def hf_to_course_key(key: str) -> str | None:
-    """The course's parameter name for an HF BERT key, with the ``bert.`` prefix (None: skipped).
+    """The course's parameter name for an HF BERT (or ERNIE) key, with the ``bert.`` prefix (None: skipped).
 
     >>> hf_to_course_key("bert.encoder.layer.3.attention.output.LayerNorm.weight")
     'bert.layers.3.norm1.weight'
@@ -132,8 +137,12 @@ def hf_to_course_key(key: str) -> str | None:
     'bert.layers.0.ffn.fc1.bias'
     >>> hf_to_course_key("bert.encoder.layer.1.attention.self.key.weight")
     'bert.layers.1.attn.k_proj.weight'
+    >>> hf_to_course_key("ernie.embeddings.LayerNorm.bias")
+    'bert.embeddings.norm.bias'
     """
-    key = key.removeprefix("bert.")
+    key = re.sub(r"^(bert|ernie)\.", "", key)
+    if key.startswith("embeddings.task_type_embeddings."):
+        raise KeyError(f"{key!r}: ERNIE task-type embeddings (use_task_id=True) have no place in the course's BERT")
     key = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", key))
     if key.endswith(_SKIP):
         return None
