@@ -2,13 +2,25 @@
 
     >>> from ptm_course.train import History
     >>> fig = plot_history(History(train=[{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.0}]))
+
+Chinese labels (chapter 09) need a CJK font, which matplotlib does not ship::
+
+    use_cjk_font()                                   # "Noto Sans CJK SC" with mplfonts installed
+    ax.set_title(cjk_label("知识掩码", "knowledge masking"))   # English where no CJK font was found
 """
 
 from __future__ import annotations
 
+import importlib.util
+import warnings
+from pathlib import Path
 from typing import Sequence
 
-__all__ = ["plot_history", "sampling_playground"]
+__all__ = ["cjk_label", "plot_history", "sampling_playground", "use_cjk_font"]
+
+# substrings of the family names (and, lower-cased, the file names) of fonts that cover Chinese
+_CJK_NAME_HINTS = ("CJK", "Source Han", "WenQuanYi", "SimHei", "Noto Sans SC")
+_CJK_FILE_HINTS = ("cjk", "sourcehan", "wqy", "simhei", "notosanssc")
 
 
 def plot_history(history, keys: Sequence[str] | None = None, title: str | None = None, logy: bool = False):
@@ -96,3 +108,118 @@ def sampling_playground(model, tokenizer, prompt: str = " The", max_new_tokens: 
         w.observe(render, names="value")
     render()
     return widgets.VBox([box, widgets.HBox([temp, top_p]), out])
+
+
+# --------------------------------------------------------------------------------------------
+# Chinese labels
+# --------------------------------------------------------------------------------------------
+
+
+def use_cjk_font() -> str | None:
+    """Make matplotlib draw Chinese text; returns the font family it uses, or None (with a warning).
+
+    The font is, in order: Noto Sans CJK SC from the ``mplfonts`` package; else a CJK font that
+    matplotlib's font manager already knows (its name contains CJK, Source Han, WenQuanYi, SimHei
+    or Noto Sans SC); else such a font among the system's font files (installed after matplotlib
+    built its font cache, e.g. by ``apt-get install fonts-noto-cjk``). Font files are registered
+    with ``font_manager.fontManager.addfont``, in this process only: nothing is written to the
+    user's matplotlibrc. The family goes first in ``rcParams["font.sans-serif"]``, the previous
+    entries after it (Latin text keeps working), and ``axes.unicode_minus`` is switched off (CJK
+    fonts often lack U+2212, the minus sign); ``matplotlib.rc_context()`` around the call undoes
+    both. Without a CJK font Chinese characters render as empty boxes: label plots with
+    :func:`cjk_label`, which then gives the English text.
+    """
+    import matplotlib
+
+    family = _add_font(_mplfonts_cjk_file()) or _known_cjk_family() or _add_system_cjk_fonts()
+    if family is None:
+        warnings.warn(
+            "no CJK font found: Chinese labels will fall back to their English/pinyin text (cjk_label) "
+            "and Chinese characters render as empty boxes. Fix: `pip install mplfonts` "
+            "(or `apt-get install fonts-noto-cjk`), then call use_cjk_font() again.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return None
+    others = [f for f in matplotlib.rcParams["font.sans-serif"] if f != family]
+    matplotlib.rcParams["font.sans-serif"] = [family, *others]
+    matplotlib.rcParams["axes.unicode_minus"] = False
+    return family
+
+
+def cjk_label(chinese: str, fallback: str) -> str:
+    """``chinese`` when a CJK font is active (after :func:`use_cjk_font`), else ``fallback``
+    (English or pinyin), so that a plot never shows empty boxes::
+
+        ax.set_xlabel(cjk_label("词", "word"))
+    """
+    return chinese if _cjk_font_active() else fallback
+
+
+def _is_cjk_name(family: str) -> bool:
+    return any(hint.lower() in family.lower() for hint in _CJK_NAME_HINTS)
+
+
+def _cjk_font_active() -> bool:
+    """Whether the first font matplotlib would draw text with is a CJK one."""
+    import matplotlib
+
+    first = matplotlib.rcParams["font.family"][0]
+    if f"font.{first}" in matplotlib.rcParams:  # a generic family: "sans-serif", "serif", ...
+        first = next(iter(matplotlib.rcParams[f"font.{first}"]), "")
+    return _is_cjk_name(first)
+
+
+def _add_font(path: Path | None) -> str | None:
+    """Register a font file with matplotlib (once); its family name, or None if it is unreadable."""
+    from matplotlib import font_manager
+
+    if path is None:
+        return None
+    try:
+        family = font_manager.get_font(str(path)).family_name
+        if not any(f.fname == str(path) for f in font_manager.fontManager.ttflist):
+            font_manager.fontManager.addfont(str(path))
+    except (OSError, RuntimeError):  # a truncated download, a Git LFS pointer, not a font
+        return None
+    return family
+
+
+def _mplfonts_cjk_file() -> Path | None:
+    """Noto Sans CJK SC as shipped by the ``mplfonts`` package, found without importing it (its
+    helpers rewrite the user's matplotlibrc on disk; here the font is only added in-process)."""
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
+    return path if path.is_file() else None
+
+
+def _known_cjk_family() -> str | None:
+    """A CJK family among the fonts matplotlib's font manager knows: sans-serif, Simplified
+    Chinese and regular weight preferred."""
+    from matplotlib import font_manager
+
+    found = [f for f in font_manager.fontManager.ttflist if _is_cjk_name(f.name)]
+    if not found:
+        return None
+
+    def rank(f) -> tuple:
+        return ("Sans" not in f.name and "Hei" not in f.name, "Mono" in f.name, "SC" not in f.name,
+                f.weight not in (400, "normal", "regular"), f.style != "normal", f.name)
+
+    return min(found, key=rank).name
+
+
+def _system_cjk_font_files() -> list[Path]:
+    from matplotlib import font_manager
+
+    paths = (Path(p) for p in font_manager.findSystemFonts())
+    return [p for p in paths if any(hint in p.name.lower() for hint in _CJK_FILE_HINTS)]
+
+
+def _add_system_cjk_fonts() -> str | None:
+    """Register the system's CJK font files that matplotlib's cached font list misses; the best family."""
+    for path in _system_cjk_font_files():
+        _add_font(path)
+    return _known_cjk_family()
