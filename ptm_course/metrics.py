@@ -12,7 +12,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-__all__ = ["bits_per_character", "causal_lm_nll", "lm_mean_nll", "perplexity"]
+__all__ = ["bio_spans", "bits_per_character", "causal_lm_nll", "entity_f1", "lm_mean_nll", "perplexity"]
 
 
 def perplexity(mean_nll: float | torch.Tensor) -> float:
@@ -82,3 +82,49 @@ def causal_lm_nll(model: torch.nn.Module, ids: torch.Tensor, block_size: int, ba
         count += x[:, 1:].numel()
     model.train(was_training)
     return total, count
+
+
+def bio_spans(labels: list[str]) -> set[tuple[int, int, str]]:
+    """The entities of one BIO-labelled sequence as (start, end, type), end exclusive.
+
+    An entity starts at ``B-T`` and runs over the following ``I-T``; an ``I-T`` that does not
+    continue an entity of type T starts one (CoNLL's lenient reading).
+
+    >>> sorted(bio_spans(["B-PER", "I-PER", "O", "B-LOC", "I-ORG"]))
+    [(0, 2, 'PER'), (3, 4, 'LOC'), (4, 5, 'ORG')]
+    """
+    spans, start, kind = set(), None, None
+    for i, lab in enumerate([*labels, "O"]):
+        tag, _, t = lab.partition("-")
+        if tag not in ("B", "I", "O"):
+            raise ValueError(f"label {lab!r} at {i} is not B-TYPE, I-TYPE or O")
+        continues = tag == "I" and kind == t
+        if start is not None and not continues:
+            spans.add((start, i, kind))
+            start, kind = None, None
+        if tag == "B" or (tag == "I" and not continues):
+            start, kind = i, t
+    return spans
+
+
+def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
+    """Entity-level precision, recall and F1 over sentences of BIO labels (micro-averaged).
+
+    An entity counts as found only if its span and its type are both exact, as in CoNLL's
+    ``conlleval`` and ``seqeval``.
+
+    >>> entity_f1([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "I-PER", "O", "B-ORG"]])["f1"]
+    0.5
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    tp = n_gold = n_pred = 0
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {i}: {len(g)} gold labels but {len(p)} predicted")
+        gs, ps = bio_spans(g), bio_spans(p)
+        tp, n_gold, n_pred = tp + len(gs & ps), n_gold + len(gs), n_pred + len(ps)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
