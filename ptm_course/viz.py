@@ -16,7 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["cjk_label", "plot_history", "sampling_playground", "use_cjk_font"]
+__all__ = ["MASK_LEVELS", "cjk_label", "masking_playground", "plot_history", "sampling_playground", "show_masking",
+           "use_cjk_font"]
 
 # substrings of the family names (and, lower-cased, the file names) of fonts that cover Chinese
 _CJK_NAME_HINTS = ("CJK", "Source Han", "WenQuanYi", "SimHei", "Noto Sans SC")
@@ -108,6 +109,82 @@ def sampling_playground(model, tokenizer, prompt: str = " The", max_new_tokens: 
         w.observe(render, names="value")
     render()
     return widgets.VBox([box, widgets.HBox([temp, top_p]), out])
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 09: what each kind of masking hides
+# --------------------------------------------------------------------------------------------
+
+MASK_LEVELS = ("char", "word", "phrase", "entity")
+
+
+def show_masking(words, tags, level: str, mlm_prob: float = 0.15, seed: int = 0, blank: str = "＿") -> str:
+    """The sentence with the characters of the units chosen at ``level`` replaced by ``blank``.
+
+    One draw per unit (:func:`ptm_course.data.masking.select_units`) over the units of
+    :func:`ptm_course.data.chinese.char_units`; no 80/10/10, so that the reader sees exactly what
+    the model is asked to restore.
+    """
+    import torch
+
+    from .data.chinese import char_units
+    from .data.masking import select_units
+
+    text = "".join(words)
+    units = torch.tensor([char_units(words, level, tags)])
+    chosen = select_units(units, mlm_prob, torch.Generator().manual_seed(seed))[0]
+    return "".join(blank if c else ch for ch, c in zip(text, chosen.tolist()))
+
+
+def masking_playground(sentence: str = "新华社北京十二月三十一日电,江泽民主席在人民大会堂发表新年讲话。",
+                       mlm_prob: float = 0.15, seed: int = 0, use_widgets: bool | None = None):
+    """Type a Chinese sentence, choose character / word / phrase / entity masking, see what is hidden.
+
+    The sentence is segmented and POS-tagged with jieba (``jieba.posseg``: nr/ns/nt mark person,
+    place and organisation names, as in People's Daily's tags), then masked at the chosen level.
+    It prints every level for the default sentence first (what a reader without a widget
+    front-end sees) and returns the widget; ``use_widgets=False`` only prints.
+    """
+    import html
+
+    from .data.chinese import jieba_tagged
+
+    def lines(text: str, level_seed: int) -> list[tuple[str, str]]:
+        words, tags = jieba_tagged(text)
+        return [(lv, show_masking(words, tags, lv, mlm_prob, level_seed)) for lv in MASK_LEVELS]
+
+    words, tags = jieba_tagged(sentence)
+    print("jieba:", " / ".join(f"{w}:{t}" for w, t in zip(words, tags)))
+    for lv, masked in lines(sentence, seed):
+        print(f"  {lv:7s} {masked}")
+    if use_widgets is False:
+        return None
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        if use_widgets:
+            raise
+        return None
+    box = widgets.Text(value=sentence, description="句子:", continuous_update=False, layout=widgets.Layout(width="560px"))
+    level = widgets.ToggleButtons(options=list(MASK_LEVELS), value="word", description="masking:")
+    draw = widgets.IntSlider(value=seed, min=0, max=20, description="draw (seed)", continuous_update=False)
+    out = widgets.HTML()
+
+    def render(_=None) -> None:
+        text = box.value.strip()
+        if not text:
+            out.value = "<i>type a Chinese sentence</i>"
+            return
+        ws, ts = jieba_tagged(text)
+        masked = show_masking(ws, ts, level.value, mlm_prob, draw.value)
+        seg = " / ".join(f"{html.escape(w)}<sub>{html.escape(t)}</sub>" for w, t in zip(ws, ts))
+        out.value = (f"<div style='font-size:1.3em'>{html.escape(masked)}</div>"
+                     f"<div style='color:#555'>jieba: {seg}</div>")
+
+    for w in (box, level, draw):
+        w.observe(render, names="value")
+    render()
+    return widgets.VBox([box, level, draw, out])
 
 
 # --------------------------------------------------------------------------------------------
