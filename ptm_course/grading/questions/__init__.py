@@ -20,6 +20,7 @@ from . import ch00
 from . import ch01, ch02, ch03  # chapters 01-03: NNLM, word2vec, GloVe
 from . import ch04, ch05, ch06  # chapters 04-06: encoders, RNN/LSTM, ELMo
 from . import ch07, ch08  # chapters 07-08: BERT pre-training and fine-tuning
+from . import ch09  # chapter 09: ERNIE
 from . import ch10  # chapter 10: GPT
 
 __all__ = ["EXERCISES", "UnknownQuestionError", "exercise_id_from_name", "get_exercise", "get_question"]
@@ -34,6 +35,7 @@ EXERCISES: dict[str, Exercise] = {
     ch06.EXERCISE.id: ch06.EXERCISE,
     ch07.EXERCISE.id: ch07.EXERCISE,
     ch08.EXERCISE.id: ch08.EXERCISE,
+    ch09.EXERCISE.id: ch09.EXERCISE,
     ch10.EXERCISE.id: ch10.EXERCISE,
 }
 
