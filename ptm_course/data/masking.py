@@ -227,7 +227,9 @@ def masked_positions(labels: torch.Tensor, max_predictions: int) -> torch.Tensor
     if B and int(counts.max()) > max_predictions:
         row = int(counts.argmax())
         raise ValueError(f"row {row} has {int(counts[row])} masked tokens, more than max_predictions={max_predictions}; "
-                         f"raise max_predictions to at least {int(counts.max())} (round(mlm_prob · seq_len) suffices)")
+                         f"raise max_predictions to at least {int(counts.max())} (round(mlm_prob · seq_len) suffices for "
+                         "per-token masking; whole-unit masking can mask more, up to the length of its longest "
+                         "units; or collate without max_predictions)")
     # a stable sort of "not selected" puts the selected positions first, each group in order
     order = (~selected).to(torch.uint8).argsort(dim=1, stable=True)  # (B, T)
     return order[:, :max_predictions].contiguous()
