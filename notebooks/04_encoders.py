@@ -240,9 +240,10 @@ for kind in ENCODER_KINDS:
 
 # %%
 T_long = lengths[-1]
-for kind in ("rnn", "lstm"):
-    # serial: T steps one after the other; 8× longer sentences must cost clearly more
-    assert timing[kind][T_long] > 2 * timing[kind][lengths[0]], kind
+if ctx.preset.name != "smoke":  # two smoke repeats of a few ms are noise on a loaded machine
+    for kind in ("rnn", "lstm"):
+        # serial: T steps one after the other; 8× longer sentences must cost clearly more
+        assert timing[kind][T_long] > 2 * timing[kind][lengths[0]], kind
 assert sequential_steps("lstm", T_long) == T_long and sequential_steps("transformer", T_long) == 1
 
 # %% [markdown]
