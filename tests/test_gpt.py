@@ -86,6 +86,26 @@ def test_kv_cache_equals_recompute_logits_and_greedy_tokens():
     assert torch.equal(cached[:, :4], prompt)
 
 
+def test_position_ids_override_the_counted_positions():
+    model = _model()
+    ids = _ids(B=2, T=12)
+    cache = model.new_cache()
+    model(ids[:, :6], past_kv=cache)
+    counted = model(ids[:, 6:], past_kv=cache)
+    cache2 = model.new_cache()
+    model(ids[:, :6], past_kv=cache2)
+    explicit = model(ids[:, 6:], past_kv=cache2, position_ids=torch.arange(6, 12))
+    assert torch.allclose(counted, explicit, atol=TOL)  # the same positions, said explicitly
+    cache3 = model.new_cache()
+    model(ids[:, :6], past_kv=cache3)
+    restarted = model(ids[:, 6:], past_kv=cache3, position_ids=torch.arange(6))
+    assert not torch.allclose(counted, restarted, atol=1e-3)  # positions restarted at 0: other logits
+    with pytest.raises(ValueError, match="position_ids must lie in"):
+        model(ids, position_ids=torch.arange(12) + model.config.max_len)
+    with pytest.raises(ValueError, match="shape"):
+        model(ids, position_ids=torch.arange(5))
+
+
 def test_left_padded_batch_generates_what_each_prompt_generates_alone():
     model = _model()
     long, short = _ids(B=1, T=7, seed=1), _ids(B=1, T=4, seed=2)

@@ -198,13 +198,17 @@ class GPT(nn.Module):
         return [KVCache() for _ in self.blocks]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                past_kv: Sequence[KVCache | StaticKV] | None = None) -> torch.Tensor:
+                past_kv: Sequence[KVCache | StaticKV] | None = None,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, T, V) of the next token at every position.
 
         attention_mask: (B, P + T) (or (B, T) when nothing comes before), 1 = real token, 0 =
             padding (left padding for batched prompts); positions are counted from the first real token.
         past_kv: one object per layer holding keys/values that come before these tokens — the
             model's own cache from :meth:`new_cache` (it grows), or fixed ones (a learned prefix).
+        position_ids: (T,) or (B, T) absolute positions for the new tokens, instead of the ones
+            counted after the P earlier tokens. Chapter 11 uses it to show what goes wrong when a
+            segment reuses the previous one's states and the positions start again at 0.
         """
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, seq_len), got shape {tuple(input_ids.shape)}")
@@ -215,6 +219,15 @@ class GPT(nn.Module):
         if P + T > self.config.max_len:
             raise ValueError(f"{P} earlier + {T} new tokens exceed max_len {self.config.max_len}")
         pos, mask = decoder_positions_and_mask(B, T, P, attention_mask, input_ids.device)  # (B, T), (B, 1, T, P + T)
+        if position_ids is not None:
+            position_ids = torch.as_tensor(position_ids, device=input_ids.device)
+            if position_ids.shape not in ((T,), (B, T)) or position_ids.dtype not in (torch.int32, torch.int64):
+                raise ValueError(f"position_ids must be integer positions of shape ({T},) or ({B}, {T}), "
+                                 f"got {position_ids.dtype} {tuple(position_ids.shape)}")
+            if int(position_ids.min()) < 0 or int(position_ids.max()) >= self.config.max_len:
+                raise ValueError(f"position_ids must lie in 0..max_len − 1 = {self.config.max_len - 1}, got "
+                                 f"{int(position_ids.min())}..{int(position_ids.max())}")
+            pos = position_ids.expand(B, T)
         x = self.drop(self.wte(input_ids) + self.wpe(pos))  # (B, T, C)
         for i, block in enumerate(self.blocks):
             x = block(x, mask=mask, is_causal=True, past_kv=None if past_kv is None else past_kv[i])
