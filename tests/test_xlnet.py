@@ -14,6 +14,8 @@ from ptm_course.models.xlnet import (
     permutation_masks,
     query_stream_mask,
     sample_order,
+    score_targets,
+    target_masks,
     xlnet_loss,
 )
 
@@ -121,3 +123,34 @@ def test_clear_errors():
         model(ids, torch.zeros(2, 8, 8), torch.zeros(2, 3, 9))
     with pytest.raises(ValueError, match="batch, seq_len"):
         model(ids[0])
+
+
+def test_target_masks_in_order_and_independent():
+    targets = torch.tensor([5, 1, 3])
+    pm, tm = target_masks(7, targets, in_order=False)
+    assert tm.argmax(-1).tolist() == [1, 3, 5]
+    assert pm.int().tolist() == [[0, 1, 0, 1, 0, 1, 0]] * 7  # every row: the targets hidden
+    pm, tm = target_masks(7, targets, in_order=True)
+    assert pm[1].nonzero().flatten().tolist() == [1, 3, 5]  # the first target sees no target
+    assert pm[3].nonzero().flatten().tolist() == [3, 5]  # the second sees the first
+    assert pm[5].nonzero().flatten().tolist() == [5]
+    assert pm[0].nonzero().flatten().tolist() == [1, 3, 5]  # a non-target sees no target
+    with pytest.raises(ValueError, match="distinct positions"):
+        target_masks(4, torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match="distinct positions"):
+        target_masks(4, torch.arange(4))
+
+
+def test_score_targets_sees_earlier_targets_only_in_order():
+    torch.manual_seed(0)
+    model = XLNetLMHeadModel(XLNetConfig.tiny())
+    ids = torch.randint(0, 64, (1, 10))
+    targets = torch.tensor([[2, 5, 8]])
+    other = ids.clone()
+    other[0, 5] = (ids[0, 5] + 1) % 64  # change the middle target
+    for in_order in (False, True):
+        a, b = score_targets(model, ids, targets, in_order), score_targets(model, other, targets, in_order)
+        assert a.shape == (1, 3) and (a <= 0).all()
+        assert torch.allclose(a[0, 0], b[0, 0], atol=1e-6)  # the first target never sees the second
+        assert torch.allclose(a[0, 2], b[0, 2], atol=1e-6) != in_order  # the third sees it only in order
+    assert model.training  # the mode is restored

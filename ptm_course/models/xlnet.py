@@ -65,6 +65,8 @@ __all__ = [
     "permutation_masks",
     "query_stream_mask",
     "sample_order",
+    "score_targets",
+    "target_masks",
     "xlnet_loss",
 ]
 
@@ -118,6 +120,55 @@ def content_stream_mask(perm_mask: torch.Tensor) -> torch.Tensor:
     """Who the content stream h may attend to: the query stream's view plus each position itself."""
     T = perm_mask.size(-1)
     return ~perm_mask.bool() | torch.eye(T, dtype=torch.bool, device=perm_mask.device)
+
+
+def target_masks(seq_len: int, targets: torch.Tensor, in_order: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(perm_mask (T, T) bool, target_mapping (n, T)) that predict the given positions, for evaluation.
+
+    ``in_order=True``: the non-targets come first, then the targets left to right, so each
+    target also sees the targets before it — the log-probabilities add up to the joint
+    log p(targets | rest) by the chain rule. ``in_order=False``: every target sees the
+    non-targets only, none of the other targets — the information BERT has when the same
+    positions are [MASK]ed (each target predicted on its own).
+
+    >>> pm, tm = target_masks(4, torch.tensor([3, 1]), in_order=False)
+    >>> pm.int().tolist(), tm.argmax(-1).tolist()
+    ([[0, 1, 0, 1], [0, 1, 0, 1], [0, 1, 0, 1], [0, 1, 0, 1]], [1, 3])
+    """
+    targets = torch.as_tensor(targets, dtype=torch.long).flatten().sort().values
+    is_target = torch.zeros(seq_len, dtype=torch.bool)
+    is_target[targets] = True
+    n = int(is_target.sum())
+    if n != targets.numel() or not 1 <= n < seq_len:
+        raise ValueError(f"targets must be 1..{seq_len - 1} distinct positions in 0..{seq_len - 1}, got {targets.tolist()}")
+    if in_order:
+        return permutation_masks(torch.cat([(~is_target).nonzero().flatten(), targets]), n)
+    return is_target[None, :].expand(seq_len, seq_len).clone(), F.one_hot(targets, seq_len).float()
+
+
+@torch.no_grad()
+def score_targets(model: "XLNetLMHeadModel", input_ids: torch.Tensor, targets: torch.Tensor,
+                  in_order: bool = True) -> torch.Tensor:
+    """log p of the true token at each target, (B, n): targets (B, n) positions per row, sorted per row.
+
+    See :func:`target_masks` for what ``in_order`` lets each target see.
+    """
+    if input_ids.dim() != 2 or targets.dim() != 2 or targets.size(0) != input_ids.size(0):
+        raise ValueError(f"input_ids (B, T) and targets (B, n) with the same B, got {tuple(input_ids.shape)} "
+                         f"and {tuple(targets.shape)}")
+    T = input_ids.size(1)
+    masks = [target_masks(T, t.cpu(), in_order) for t in targets]
+    dev = input_ids.device
+    perm_mask = torch.stack([m[0] for m in masks]).float().to(dev)
+    target_mapping = torch.stack([m[1] for m in masks]).to(dev)
+    was_training = model.training
+    model.eval()
+    try:
+        logits, _ = model(input_ids, perm_mask, target_mapping)
+    finally:
+        model.train(was_training)
+    labels = input_ids.gather(1, targets.sort(dim=1).values.to(dev))  # target_mapping lists them by position
+    return logits.float().log_softmax(-1).gather(-1, labels[..., None]).squeeze(-1)
 
 
 def permutation_batch(input_ids: torch.Tensor, K: int = 6, generator: torch.Generator | None = None) -> dict:
