@@ -22,6 +22,7 @@ from . import ch04, ch05, ch06  # chapters 04-06: encoders, RNN/LSTM, ELMo
 from . import ch07, ch08  # chapters 07-08: BERT pre-training and fine-tuning
 from . import ch09  # chapter 09: ERNIE
 from . import ch10  # chapter 10: GPT
+from . import ch11  # chapter 11: Transformer-XL and XLNet
 
 __all__ = ["EXERCISES", "UnknownQuestionError", "exercise_id_from_name", "get_exercise", "get_question"]
 
@@ -37,6 +38,7 @@ EXERCISES: dict[str, Exercise] = {
     ch08.EXERCISE.id: ch08.EXERCISE,
     ch09.EXERCISE.id: ch09.EXERCISE,
     ch10.EXERCISE.id: ch10.EXERCISE,
+    ch11.EXERCISE.id: ch11.EXERCISE,
 }
 
 
