@@ -1,0 +1,47 @@
+"""Tuning methods: each a small module swapped into the frozen blocks (chapters 13–15).
+
+    from ptm_course.tuning import apply_lora, apply_adapters, apply_bitfit, count_parameters
+    model = apply_lora(BertForSequenceClassification(cfg, 2), rank=8, alpha=16)
+    count_parameters(model)          # trainable / total / % of the backbone / bytes per task
+    save_delta(model, "sst.lora.safetensors")   # only what this task trained
+
+See :mod:`ptm_course.tuning.core` for the one mechanism they share.
+"""
+
+from .adapters import HOULSBY, PFEIFFER, Adapter, WithAdapter, apply_adapters
+from .bitfit import apply_bitfit, is_bias
+from .core import (
+    DEFAULT_HEADS,
+    ParameterCount,
+    count_parameters,
+    delta_state_dict,
+    freeze_except,
+    load_delta,
+    replace_linears,
+    save_delta,
+    tuning_spec,
+)
+from .lora import LORA_TARGETS, LoRALinear, apply_lora, merge_lora
+
+__all__ = [
+    "Adapter",
+    "DEFAULT_HEADS",
+    "HOULSBY",
+    "LORA_TARGETS",
+    "LoRALinear",
+    "PFEIFFER",
+    "ParameterCount",
+    "WithAdapter",
+    "apply_adapters",
+    "apply_bitfit",
+    "apply_lora",
+    "count_parameters",
+    "delta_state_dict",
+    "freeze_except",
+    "is_bias",
+    "load_delta",
+    "merge_lora",
+    "replace_linears",
+    "save_delta",
+    "tuning_spec",
+]
