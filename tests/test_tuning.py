@@ -263,3 +263,62 @@ def test_gpt_with_lora_and_the_kv_cache_agree():
         first = model(ids[:, :6], past_kv=cache)
         rest = model(ids[:, 6:], past_kv=cache)
     torch.testing.assert_close(torch.cat([first, rest], 1), full, atol=1e-5, rtol=1e-4)
+
+
+# ---- the comparison loop (chapters 13–15) ---------------------------------------------------------
+
+
+def _tiny_task(kind="sentence"):
+    from ptm_course.tuning import Task
+
+    g = torch.Generator().manual_seed(0)
+
+    def split(n):
+        ids = torch.randint(5, 50, (n, 9), generator=g)
+        t = {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.ones_like(ids)}
+        if kind == "sentence":
+            t["labels"] = (ids[:, 1] > 27).long()  # learnable from one token
+        else:
+            t["labels"] = (ids > 27).long()
+            t["labels"][:, 0] = -100
+        return t
+
+    return Task("toy", kind, 2, split(64), split(32), split(32))
+
+
+def test_tune_copies_the_backbone_and_is_reproducible():
+    from ptm_course.tuning import tune
+
+    backbone = _bert(n_classes=2)
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    task = _tiny_task()
+    a = tune(backbone, "lora", task, lr=1e-2, steps=6, seed=0, batch_size=16, keep_model=True)
+    b = tune(backbone, "lora", task, lr=1e-2, steps=6, seed=0, batch_size=16)
+    assert all(torch.equal(before[k], v) for k, v in backbone.state_dict().items())  # never changed
+    assert a.accuracy == b.accuracy and a.history.train == b.history.train
+    assert a.count.trainable == count_parameters(apply_lora(_bert(n_classes=2), rank=8, alpha=16)).trainable
+    assert a.model is not None and b.model is None and a.seconds_per_step > 0
+    c = tune(backbone, "lora", task, lr=1e-2, steps=6, seed=1, batch_size=16)
+    assert c.history.train != a.history.train  # another seed, another run
+
+
+def test_tune_token_task_and_errors():
+    from ptm_course.models.bert import BertForTokenClassification
+    from ptm_course.tuning import task_accuracy, tune
+
+    torch.manual_seed(0)
+    task = _tiny_task("token")
+    model = BertForTokenClassification(CFG, 2)
+    run = tune(model, "bitfit", task, lr=1e-2, steps=4, batch_size=16, eval_split="test", keep_model=True)
+    manual = _logits(run.model.eval(), task.test).argmax(-1)
+    keep = task.test["labels"] != -100
+    assert run.accuracy == task_accuracy(run.model, task.test, task)
+    assert abs(run.accuracy - (manual[keep] == task.test["labels"][keep]).float().mean().item()) < 1e-6
+    with pytest.raises(ValueError, match="unknown method 'prefix'"):
+        tune(model, "prefix", task, lr=1e-3, steps=1)
+    with pytest.raises(ValueError, match="eval_split"):
+        tune(model, "full", task, lr=1e-3, steps=1, eval_split="train")
+    from ptm_course.tuning import load_task
+
+    with pytest.raises(ValueError, match="unknown task 'sst2'"):
+        load_task("sst2", None)

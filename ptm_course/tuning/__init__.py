@@ -10,6 +10,7 @@ See :mod:`ptm_course.tuning.core` for the one mechanism they share.
 
 from .adapters import HOULSBY, PFEIFFER, Adapter, WithAdapter, apply_adapters
 from .bitfit import apply_bitfit, is_bias
+from .compare import METHODS, Task, TuneRun, load_task, task_accuracy, tune
 from .core import (
     DEFAULT_HEADS,
     ParameterCount,
@@ -28,9 +29,12 @@ __all__ = [
     "DEFAULT_HEADS",
     "HOULSBY",
     "LORA_TARGETS",
+    "METHODS",
     "LoRALinear",
     "PFEIFFER",
     "ParameterCount",
+    "Task",
+    "TuneRun",
     "WithAdapter",
     "apply_adapters",
     "apply_bitfit",
@@ -40,8 +44,11 @@ __all__ = [
     "freeze_except",
     "is_bias",
     "load_delta",
+    "load_task",
     "merge_lora",
     "replace_linears",
     "save_delta",
+    "task_accuracy",
+    "tune",
     "tuning_spec",
 ]

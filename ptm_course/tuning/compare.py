@@ -1,0 +1,155 @@
+"""One task, one backbone, every method: what chapters 13–15 compare.
+
+    task = load_task("rotten-tomatoes", tok, n_train=4000)
+    run = tune(backbone, "lora", task, lr=1e-3, steps=300, seed=0)   # a fresh copy, tuned
+    run.accuracy, run.count.trainable, run.seconds_per_step
+
+The backbone is never changed: every run deep-copies it, applies one method from
+:data:`METHODS` (``"full"`` trains everything), trains it with :func:`ptm_course.train.fit` on the
+task's training split and scores it on a held-out split. The methods and the loop are the same
+for every chapter, so a table that adds prefix- or prompt-tuning later compares like with like.
+
+Tasks: ``"rotten-tomatoes"`` (sentence → fresh / rotten, accuracy, chapter 08's case 1) and
+``"pos-oanc"`` (a part-of-speech tag for every word, token accuracy, chapter 08's case 2).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import torch
+from torch import nn
+
+from .adapters import HOULSBY, PFEIFFER, apply_adapters
+from .bitfit import apply_bitfit
+from .core import ParameterCount, count_parameters
+from .lora import apply_lora
+
+__all__ = ["METHODS", "Task", "TuneRun", "load_task", "task_accuracy", "tune"]
+
+
+def _full(model: nn.Module) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
+
+
+# name -> apply(model) with the course's default settings (the notebooks say which)
+METHODS: dict[str, Callable[[nn.Module], nn.Module]] = {
+    "full": _full,
+    "bitfit": apply_bitfit,
+    "lora": lambda m: apply_lora(m, rank=8, alpha=16),
+    "houlsby": lambda m: apply_adapters(m, HOULSBY),
+    "pfeiffer": lambda m: apply_adapters(m, PFEIFFER),
+}
+
+
+@dataclass
+class Task:
+    """A labelled task as tensors: train / valid / test splits, the head it needs and its loss."""
+
+    name: str
+    kind: str  # "sentence" (one class per example) or "token" (one class per word, -100 elsewhere)
+    n_classes: int
+    train: dict[str, torch.Tensor]
+    valid: dict[str, torch.Tensor]
+    test: dict[str, torch.Tensor]
+    label_names: list[str] = field(default_factory=list)
+
+    @property
+    def model_cls(self):
+        from ..models.bert import BertForSequenceClassification, BertForTokenClassification
+
+        return BertForSequenceClassification if self.kind == "sentence" else BertForTokenClassification
+
+    @property
+    def loss_fn(self):
+        from ..models.bert import sequence_classification_loss, token_classification_loss
+
+        return sequence_classification_loss if self.kind == "sentence" else token_classification_loss
+
+
+def load_task(name: str, tok, n_train: int | None = None, n_valid: int | None = None, n_test: int | None = None,
+              max_len: int = 64, seed: int = 0) -> Task:
+    """Encode a registered data set for a BERT with tokenizer ``tok``; ``n_*`` keep a seeded subset of a split."""
+    from ..data import load
+    from ..data.bert_inputs import encode_tagged, encode_texts
+
+    def subset(split, n):
+        split = split.shuffle(seed=seed)
+        return split if n is None else split.select(range(min(n, len(split))))
+
+    if name == "rotten-tomatoes":
+        ds = load("rotten-tomatoes")
+        parts = [subset(ds[s], n) for s, n in (("train", n_train), ("validation", n_valid), ("test", n_test))]
+        enc = [encode_texts(tok, p["text"], labels=p["label"], max_len=max_len) for p in parts]
+        return Task(name, "sentence", 2, *enc, label_names=["rotten", "fresh"])
+    if name == "pos-oanc":
+        ds = load("pos-oanc")
+        tags = sorted({t for row in ds["train"]["tags"] for t in row})
+        tag_ids = {t: i for i, t in enumerate(tags)}
+        parts = [subset(ds[s], n) for s, n in (("train", n_train), ("validation", n_valid), ("test", n_test))]
+        enc = [encode_tagged(tok, p["tokens"], p["tags"], tag_ids, max_len=max_len) for p in parts]
+        return Task(name, "token", len(tags), *enc, label_names=tags)
+    raise ValueError(f"unknown task {name!r}; choose 'rotten-tomatoes' or 'pos-oanc'")
+
+
+@torch.no_grad()
+def task_accuracy(model: nn.Module, tensors: Mapping[str, torch.Tensor], task: Task, device="cpu") -> float:
+    """Accuracy over examples (sentence tasks) or over labelled words (token tasks)."""
+    from ..data.bert_inputs import predict
+
+    pred = predict(model, dict(tensors), device=device).argmax(-1)
+    labels = tensors["labels"]
+    keep = labels != -100
+    return float((pred[keep] == labels[keep]).float().mean())
+
+
+@dataclass
+class TuneRun:
+    """One tuned copy: its method, settings, score and costs."""
+
+    method: str
+    lr: float
+    seed: int
+    accuracy: float  # on the split given as ``eval_split``
+    count: ParameterCount
+    seconds_per_step: float
+    history: object
+    model: nn.Module | None = None
+
+
+def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, seed: int = 0, batch_size: int = 32,
+         eval_split: str = "valid", device: str | torch.device = "cpu", keep_model: bool = False,
+         warmup_ratio: float = 0.1) -> TuneRun:
+    """Copy ``backbone``, apply ``method``, train ``steps`` steps at ``lr``, score on ``eval_split``.
+
+    The head is fresh (seeded by ``seed``) and the data order is seeded by ``seed``: two calls with
+    the same arguments give the same run.
+    """
+    from ..data.bert_inputs import tensor_loader
+    from ..train import fit
+    from ..utils import set_seed
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    if eval_split not in ("valid", "test"):
+        raise ValueError(f"eval_split must be 'valid' or 'test', got {eval_split!r}")
+    set_seed(seed)
+    model = copy.deepcopy(backbone)
+    head = model.classifier
+    with torch.no_grad():  # a fresh head for every run: N(0, 0.02), zero bias, as BERT initialises it
+        head.weight.normal_(0.0, 0.02)
+        head.bias.zero_()
+    model = METHODS[method](model)
+    count = count_parameters(model)
+    t0 = time.perf_counter()
+    history = fit(model, tensor_loader(task.train, batch_size, shuffle=True), task.loss_fn, max_steps=steps, lr=lr,
+                  weight_decay=0.01, warmup_steps=max(1, int(warmup_ratio * steps)), log_every=max(1, steps // 10),
+                  device=device, seed=seed, progress=False, desc=method)
+    seconds = (time.perf_counter() - t0) / steps
+    acc = task_accuracy(model, getattr(task, eval_split), task, device=device)
+    return TuneRun(method, lr, seed, acc, count, seconds, history, model if keep_model else None)
