@@ -309,16 +309,35 @@ def test_tune_token_task_and_errors():
     torch.manual_seed(0)
     task = _tiny_task("token")
     model = BertForTokenClassification(CFG, 2)
-    run = tune(model, "bitfit", task, lr=1e-2, steps=4, batch_size=16, eval_split="test", keep_model=True)
+    run = tune(model, "bitfit", task, lr=1e-2, steps=4, batch_size=16, eval_splits=("test", "valid"), keep_model=True)
     manual = _logits(run.model.eval(), task.test).argmax(-1)
     keep = task.test["labels"] != -100
-    assert run.accuracy == task_accuracy(run.model, task.test, task)
+    assert run.accuracy == run.scores["test"] == task_accuracy(run.model, task.test, task)
+    assert run.scores["valid"] == task_accuracy(run.model, task.valid, task)
     assert abs(run.accuracy - (manual[keep] == task.test["labels"][keep]).float().mean().item()) < 1e-6
     with pytest.raises(ValueError, match="unknown method 'prefix'"):
         tune(model, "prefix", task, lr=1e-3, steps=1)
-    with pytest.raises(ValueError, match="eval_split"):
-        tune(model, "full", task, lr=1e-3, steps=1, eval_split="train")
+    with pytest.raises(ValueError, match="eval_splits"):
+        tune(model, "full", task, lr=1e-3, steps=1, eval_splits=("train",))
+    with pytest.raises(ValueError, match="eval_splits"):
+        tune(model, "full", task, lr=1e-3, steps=1, eval_splits="test")
     from ptm_course.tuning import load_task
 
     with pytest.raises(ValueError, match="unknown task 'sst2'"):
         load_task("sst2", None)
+
+
+def test_mean_pool_classifier_ignores_padding_and_takes_every_method():
+    from ptm_course.models.bert import BertMeanPoolClassifier
+
+    torch.manual_seed(0)
+    model = BertMeanPoolClassifier(CFG, 2).eval()
+    ids = torch.randint(5, 50, (1, 6))
+    padded = torch.cat([ids, torch.zeros(1, 3, dtype=torch.long)], 1)
+    mask = torch.tensor([[1] * 6 + [0] * 3])
+    with torch.no_grad():
+        h, _ = model.bert(ids)
+        torch.testing.assert_close(model(padded, None, mask), model.classifier(h.mean(1)), atol=1e-5, rtol=1e-4)
+    for name, apply in APPLY.items():
+        m = apply(BertMeanPoolClassifier(CFG, 2))
+        assert {"classifier.weight", "classifier.bias"} <= {n for n, p in m.named_parameters() if p.requires_grad}

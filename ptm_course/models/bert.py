@@ -50,6 +50,7 @@ __all__ = [
     "BertForSequenceClassification",
     "BertForTokenClassification",
     "BertMLMHead",
+    "BertMeanPoolClassifier",
     "BertModel",
     "best_span",
     "mlm_loss",
@@ -357,6 +358,27 @@ class BertForSequenceClassification(nn.Module):
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None) -> torch.Tensor:
         _, pooled = self.bert(input_ids, token_type_ids, attention_mask)
+        return self.classifier(self.drop(pooled))  # (B, n_classes)
+
+
+class BertMeanPoolClassifier(BertForSequenceClassification):
+    """Case 1 for an encoder trained as a sentence embedder: logits = W·Dropout(mean of h_t) + b.
+
+    Sentence-embedding checkpoints such as all-MiniLM-L6-v2 were trained on the **mean** of their
+    token states, not on [CLS]: their [CLS] vector (and pooler) barely changes from sentence to
+    sentence, so a classifier on it must first teach the encoder to fill it. The mean over the
+    real tokens (padding excluded) is the representation such a model was built to give. The
+    modules (and so the checkpoints) are those of :class:`BertForSequenceClassification`; the
+    pooler is kept but unused.
+    """
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None) -> torch.Tensor:
+        h, _ = self.bert(input_ids, token_type_ids, attention_mask)  # (B, T, C)
+        if attention_mask is None:
+            pooled = h.mean(1)
+        else:
+            w = attention_mask.to(h.dtype)[..., None]  # (B, T, 1): 1 on real tokens
+            pooled = (h * w).sum(1) / w.sum(1).clamp(min=1)
         return self.classifier(self.drop(pooled))  # (B, n_classes)
 
 

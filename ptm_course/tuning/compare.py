@@ -1,8 +1,8 @@
 """One task, one backbone, every method: what chapters 13–15 compare.
 
     task = load_task("rotten-tomatoes", tok, n_train=4000)
-    run = tune(backbone, "lora", task, lr=1e-3, steps=300, seed=0)   # a fresh copy, tuned
-    run.accuracy, run.count.trainable, run.seconds_per_step
+    run = tune(backbone, "lora", task, lr=1e-3, steps=300, seed=0, eval_splits=("valid", "test"))
+    run.scores["valid"], run.count.trainable, run.seconds_per_step
 
 The backbone is never changed: every run deep-copies it, applies one method from
 :data:`METHODS` (``"full"`` trains everything), trains it with :func:`ptm_course.train.fit` on the
@@ -60,12 +60,6 @@ class Task:
     label_names: list[str] = field(default_factory=list)
 
     @property
-    def model_cls(self):
-        from ..models.bert import BertForSequenceClassification, BertForTokenClassification
-
-        return BertForSequenceClassification if self.kind == "sentence" else BertForTokenClassification
-
-    @property
     def loss_fn(self):
         from ..models.bert import sequence_classification_loss, token_classification_loss
 
@@ -115,7 +109,8 @@ class TuneRun:
     method: str
     lr: float
     seed: int
-    accuracy: float  # on the split given as ``eval_split``
+    accuracy: float  # on the first of ``eval_splits``
+    scores: dict[str, float]  # accuracy on each of ``eval_splits``
     count: ParameterCount
     seconds_per_step: float
     history: object
@@ -123,9 +118,13 @@ class TuneRun:
 
 
 def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, seed: int = 0, batch_size: int = 32,
-         eval_split: str = "valid", device: str | torch.device = "cpu", keep_model: bool = False,
+         eval_splits: tuple[str, ...] = ("valid",), device: str | torch.device = "cpu", keep_model: bool = False,
          warmup_ratio: float = 0.1) -> TuneRun:
-    """Copy ``backbone``, apply ``method``, train ``steps`` steps at ``lr``, score on ``eval_split``.
+    """Copy ``backbone``, apply ``method``, train ``steps`` steps at ``lr``, score on each of ``eval_splits``.
+
+    Choose settings on ``"valid"`` and report ``"test"``: one run can give both
+    (``eval_splits=("valid", "test")``), so a sweep's runs can be reused as results without the
+    test split ever deciding anything.
 
     The head is fresh (seeded by ``seed``) and the data order is seeded by ``seed``: two calls with
     the same arguments give the same run.
@@ -136,8 +135,8 @@ def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, se
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
-    if eval_split not in ("valid", "test"):
-        raise ValueError(f"eval_split must be 'valid' or 'test', got {eval_split!r}")
+    if isinstance(eval_splits, str) or not eval_splits or any(e not in ("valid", "test") for e in eval_splits):
+        raise ValueError(f"eval_splits must be a tuple of 'valid' and/or 'test', got {eval_splits!r}")
     set_seed(seed)
     model = copy.deepcopy(backbone)
     head = model.classifier
@@ -151,5 +150,6 @@ def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, se
                   weight_decay=0.01, warmup_steps=max(1, int(warmup_ratio * steps)), log_every=max(1, steps // 10),
                   device=device, seed=seed, progress=False, desc=method)
     seconds = (time.perf_counter() - t0) / steps
-    acc = task_accuracy(model, getattr(task, eval_split), task, device=device)
-    return TuneRun(method, lr, seed, acc, count, seconds, history, model if keep_model else None)
+    scores = {split: task_accuracy(model, getattr(task, split), task, device=device) for split in eval_splits}
+    return TuneRun(method, lr, seed, scores[eval_splits[0]], scores, count, seconds, history,
+                   model if keep_model else None)
