@@ -181,8 +181,8 @@ assert (merged - before).abs().max() <= 1e-5
 # comparison needs care in two places:
 #
 # * **the learning rate.** Delta methods train few parameters from a zero start and want a rate
-#   10–100× that of full fine-tuning (Hu et al. used 4e-4–5e-4 for LoRA on RoBERTa, Houlsby et
-#   al. up to 1e-3 for adapters). One shared rate would be a table biased against someone, so
+#   10–100× that of full fine-tuning (Hu et al. used 4e-4–5e-4 for LoRA on RoBERTa-base;
+#   Houlsby et al. swept adapters' rate up to 3e-3). One shared rate would be a table biased against someone, so
 #   each method gets a small sweep, scored on the **validation** split;
 # * **the seeds.** With a short budget the seed (the head's init and the data order) moves
 #   accuracy by a point or more, so each method runs at its chosen rate with three seeds, scored
