@@ -71,7 +71,7 @@ from ptm_course.grading import check, summary
 def shift_to_keys(x):
     """(..., T_q, R) scores by distance column -> (..., T_q, R) by key: out[..., i, j] = x[..., i, j + T_q - 1 - i]."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: F.pad(x, (1, 0)) adds the zero column on the left; then reshape the last two dimensions to (R + 1, T_q), drop the first of those rows, reshape to (T_q, R)")
+    raise NotImplementedError("Hint: follow the paper's trick on the last two dimensions only: pad, reshape to the other shape, drop one row, reshape back; check it on a small labelled matrix")
 
 
 # %%
@@ -109,7 +109,7 @@ except NotImplementedError:
 def xlnet_masks(order, n_predict):
     """(content_mask, query_mask), (T, T) bool, True = may attend, for one order with the last n_predict predicted."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: rank[order] = arange(T) gives each position its place in the order; give every non-target the same rank (say −1); then i may read j when rank[j] < rank[i], or when both are non-targets")
+    raise NotImplementedError("Hint: give each position its place in the order, and all non-targets one shared place before every target; then compare places, row = the reader, column = the one read")
 
 
 # %%
@@ -150,7 +150,7 @@ check("11.visible", visible_positions)
 def perplexity_with_and_without_memory(model, ids, seg_len):
     """(perplexity without memory, perplexity with the model's memory) of a 1-D stream read in segments."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: loop over start = 0, seg_len, 2·seg_len, ... while start < len(ids) − 1; x = ids[start:end], y = ids[start + 1:end + 1] with end = min(start + seg_len, len(ids) − 1); add up cross_entropy(..., reduction=\"sum\") and count the targets")
+    raise NotImplementedError("Hint: one pass over the segments per setting, inputs and targets offset by one; add up the summed NLL and the number of targets, divide at the end; pass back the mems the model returns only when using memory")
 
 
 # %%

@@ -74,7 +74,7 @@ from ptm_course.grading import check, summary
 def lora_forward(x, weight, bias, A, B, alpha):
     """y = x·Wᵀ + b + (alpha / r)·x·Aᵀ·Bᵀ, with r = A.shape[0]; bias may be None."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: the frozen part is F.linear(x, weight, bias) (it handles bias=None too); the low-rank path is x @ A.T @ B.T, scaled by alpha / r with r = A.shape[0]")
+    raise NotImplementedError("Hint: the frozen layer as usual (F.linear handles a missing bias), plus the update: through A first (down to r numbers), then B (back up), scaled by alpha over the rank, which is the dimension A and B share")
 
 
 # %%
@@ -100,7 +100,7 @@ check("13.lora_linear", lora_forward)
 def merge_lora_weight(weight, A, B, alpha):
     """W + (alpha / r)·B·A, (out, in), r = A.shape[0]; the inputs are not modified."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: B @ A is (out, in), the shape of W; scale it by alpha / r (r = A.shape[0]) and add it to W as a new tensor (weight + ..., not weight += ...)")
+    raise NotImplementedError("Hint: the product of the two factors that has W's shape, scaled as in the forward pass, added to W as a new tensor: an in-place update would change the frozen weight every task shares")
 
 
 # %%
@@ -170,7 +170,7 @@ except NotImplementedError:
 def bitfit_trainable(name):
     """True for a bias parameter (last part of the name == 'bias') or anything in the task head `classifier`."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: compare the LAST part of the dotted name (name.rsplit(\".\", 1)) with \"bias\", and the FIRST part (name.split(\".\", 1)) with \"classifier\"")
+    raise NotImplementedError("Hint: a dotted name is module path + parameter name: the parameter is a bias when its own name (the last part) is exactly \"bias\"; it is in the head when the module path starts at the classifier")
 
 
 # %%
