@@ -315,6 +315,8 @@ def test_tune_token_task_and_errors():
     assert run.accuracy == run.scores["test"] == task_accuracy(run.model, task.test, task)
     assert run.scores["valid"] == task_accuracy(run.model, task.valid, task)
     assert abs(run.accuracy - (manual[keep] == task.test["labels"][keep]).float().mean().item()) < 1e-6
+    with pytest.raises(ValueError, match="task head `classifier`"):
+        tune(BertForMaskedLM(CFG), "lora", task, lr=1e-3, steps=1)
     with pytest.raises(ValueError, match="unknown method 'prefix'"):
         tune(model, "prefix", task, lr=1e-3, steps=1)
     with pytest.raises(ValueError, match="eval_splits"):

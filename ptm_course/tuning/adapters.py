@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..models.transformer import ACTIVATIONS
-from .core import DEFAULT_HEADS, _require_fresh, _set_spec, freeze_except, register_method, replace_linears
+from .core import DEFAULT_HEADS, _is_head, _require_fresh, _set_spec, freeze_except, register_method, replace_linears
 
 __all__ = ["Adapter", "HOULSBY", "PFEIFFER", "WithAdapter", "apply_adapters"]
 
@@ -95,7 +95,7 @@ def apply_adapters(model: nn.Module, placement: Iterable[str] = HOULSBY, bottlen
         return WithAdapter(lin, r, activation)
 
     def matches(name: str) -> bool:
-        return any(name == p or name.endswith("." + p) for p in placement) and name.split(".")[0] not in heads
+        return any(name == p or name.endswith("." + p) for p in placement) and not _is_head(name, heads)
 
     replace_linears(model, matches, wrap)
     norms = {f"{n}.{pn}" for n, m in model.named_modules() if isinstance(m, nn.LayerNorm)

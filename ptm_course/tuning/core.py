@@ -12,6 +12,10 @@ names and turns it off for all others; the optimizer (:func:`ptm_course.train.ma
 takes only those. A task head (``classifier``, ``qa_outputs``) is new for every task, so it is
 always trained: it is part of every method's delta.
 
+**Counting.** A wrapper that adds parameters (``LoRALinear``, ``WithAdapter``) lists them in an
+``added_parameters()`` method, so :func:`count_parameters` can tell the original backbone from
+what a method put beside it.
+
 **The delta.** What a method stores per task is exactly the trainable parameters:
 :func:`save_delta` writes them (and nothing of the frozen backbone) to one safetensors file with
 the method's settings in its metadata; :func:`load_delta` applies the same method to a fresh

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import DEFAULT_HEADS, _require_fresh, _set_spec, freeze_except, register_method, replace_linears, tuning_spec
+from .core import (DEFAULT_HEADS, _is_head, _require_fresh, _set_spec, freeze_except, register_method, replace_linears,
+                   tuning_spec)
 
 __all__ = ["LORA_TARGETS", "LoRALinear", "apply_lora", "merge_lora"]
 
@@ -90,7 +91,7 @@ def apply_lora(model: nn.Module, rank: int = 8, alpha: float = 16.0, targets: It
     """
     _require_fresh(model)
     targets, heads = tuple(targets), tuple(heads)
-    replace_linears(model, lambda name: name.rsplit(".", 1)[-1] in targets and not name.split(".")[0] in heads,
+    replace_linears(model, lambda name: name.rsplit(".", 1)[-1] in targets and not _is_head(name, heads),
                     lambda lin: LoRALinear(lin, rank, alpha, dropout))
     freeze_except(model, lambda name, p: ".lora_A" in name or ".lora_B" in name, heads)
     _set_spec(model, {"method": "lora", "rank": rank, "alpha": alpha, "targets": list(targets), "dropout": dropout,
