@@ -139,8 +139,8 @@ def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, se
         raise ValueError(f"eval_splits must be a tuple of 'valid' and/or 'test', got {eval_splits!r}")
     if not isinstance(getattr(backbone, "classifier", None), nn.Linear):
         raise ValueError(f"tune needs a model with a task head `classifier` (an nn.Linear), "
-                         f"got {type(backbone).__name__}; load one with load_pretrained_bert(..., BertMeanPoolClassifier or BertForTokenClassification, "
-                         "n_classes=...)")
+                         f"got {type(backbone).__name__}; load one with load_pretrained_bert(..., "
+                         "BertMeanPoolClassifier or BertForTokenClassification, n_classes=...)")
     set_seed(seed)
     model = copy.deepcopy(backbone)
     head = model.classifier
