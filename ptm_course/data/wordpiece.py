@@ -19,7 +19,8 @@ from typing import Iterable
 
 from .masking import SpecialTokens
 
-__all__ = ["SPECIAL_TOKENS", "load_wordpiece", "special_tokens", "train_wordpiece", "wikitext_documents", "wikitext_wordpiece"]
+__all__ = ["SPECIAL_TOKENS", "load_wordpiece", "special_tokens", "train_wordpiece", "wikitext_documents", "wikitext_wordpiece",
+           "with_special_tokens"]
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4 in a trained vocabulary
 
@@ -38,6 +39,13 @@ def _finish(tok, lowercase: bool):
         special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
+    return with_special_tokens(tok)
+
+
+def with_special_tokens(tok):
+    """Register the vocabulary's [PAD] [UNK] [CLS] [SEP] [MASK] as special (added) tokens, so that
+    "[MASK]" written in a text is the mask token, never "[", "mask", "]" (as HF BertTokenizer does)."""
+    tok.add_special_tokens([t for t in SPECIAL_TOKENS if tok.token_to_id(t) is not None])
     return tok
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "BertForTokenClassification",
     "BertMLMHead",
     "BertMeanPoolClassifier",
+    "BertMeanPoolClassifierWithMLM",
     "BertModel",
     "best_span",
     "mlm_loss",
@@ -380,6 +381,21 @@ class BertMeanPoolClassifier(BertForSequenceClassification):
             w = attention_mask.to(h.dtype)[..., None]  # (B, T, 1): 1 on real tokens
             pooled = (h * w).sum(1) / w.sum(1).clamp(min=1)
         return self.classifier(self.drop(pooled))  # (B, n_classes)
+
+
+class BertMeanPoolClassifierWithMLM(BertMeanPoolClassifier):
+    """One encoder, two heads: the mean-pooled classifier (``forward``) and the MLM head (``.mlm``).
+
+    What chapter 12 needs to keep the pre-training objective alive while it fine-tunes
+    (L = L_task + λ·L_MLM) and to measure what fine-tuning costs the language model. ``forward``
+    is the classifier's, so every classification loop uses it unchanged; :func:`mlm_loss` reaches
+    the MLM head through ``.bert`` and ``.mlm`` as it does for :class:`BertForMaskedLM`, whose
+    checkpoints load into it head and all.
+    """
+
+    def __init__(self, cfg: BertConfig, n_classes: int, classifier_dropout: float | None = None):
+        super().__init__(cfg, n_classes, classifier_dropout)
+        self.mlm = BertMLMHead(cfg, self.bert.embeddings.word_embeddings)
 
 
 def sequence_classification_loss(model: BertForSequenceClassification, batch: Mapping[str, torch.Tensor]):

@@ -330,5 +330,7 @@ def load_bert_checkpoint(directory: str | os.PathLike, model_cls: type[nn.Module
     if (directory / "tokenizer.json").exists():
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        from ..data.wordpiece import with_special_tokens
+
+        tokenizer = with_special_tokens(Tokenizer.from_file(str(directory / "tokenizer.json")))
     return model.eval(), tokenizer

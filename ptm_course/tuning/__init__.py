@@ -1,4 +1,5 @@
-"""Tuning methods: each a small module swapped into the frozen blocks (chapters 13–15).
+"""Adapting a pre-trained model: continued pre-training and auxiliary losses (chapter 12), and
+tuning methods, each a small module swapped into the frozen blocks (chapters 13–15).
 
     from ptm_course.tuning import apply_lora, apply_adapters, apply_bitfit, count_parameters
     model = apply_lora(BertForSequenceClassification(cfg, 2), rank=8, alpha=16)
@@ -8,6 +9,7 @@
 See :mod:`ptm_course.tuning.core` for the one mechanism they share.
 """
 
+from .adaptive import AdaptRun, adapt, auxiliary_loss, continue_pretraining, mean_std, separated
 from .adapters import HOULSBY, PFEIFFER, Adapter, WithAdapter, apply_adapters
 from .bitfit import apply_bitfit, is_bias
 from .compare import METHODS, Task, TuneRun, load_task, task_accuracy, tune
@@ -25,6 +27,7 @@ from .core import (
 from .lora import LORA_TARGETS, LoRALinear, apply_lora, merge_lora
 
 __all__ = [
+    "AdaptRun",
     "Adapter",
     "DEFAULT_HEADS",
     "HOULSBY",
@@ -36,18 +39,23 @@ __all__ = [
     "Task",
     "TuneRun",
     "WithAdapter",
+    "adapt",
     "apply_adapters",
     "apply_bitfit",
     "apply_lora",
+    "auxiliary_loss",
+    "continue_pretraining",
     "count_parameters",
     "delta_state_dict",
     "freeze_except",
     "is_bias",
     "load_delta",
     "load_task",
+    "mean_std",
     "merge_lora",
     "replace_linears",
     "save_delta",
+    "separated",
     "task_accuracy",
     "tune",
     "tuning_spec",
