@@ -39,7 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .transformer import ACTIVATIONS, LayerNorm, PostLNBlock, gather_positions, merge_heads, padding_mask, split_heads
+from .transformer import (ACTIVATIONS, LayerNorm, MultiHeadAttention, PostLNBlock, gather_positions, merge_heads,
+                          padding_mask, split_heads)
 
 __all__ = [
     "BertConfig",
@@ -209,6 +210,8 @@ def post_ln_block_at(block: PostLNBlock, x: torch.Tensor, positions: torch.Tenso
     module (``attn.q_proj(rows)``, ...), so a wrapped projection (LoRA, an adapter) acts here too.
     """
     attn = block.attn
+    if not isinstance(attn, MultiHeadAttention):  # a wrapped attention (a prefix): the whole block, then gather
+        return gather_positions(block(x, mask=mask), positions)
     rows = gather_positions(x, positions)  # (B, P, C)
     q = split_heads(attn.q_proj(rows), attn.n_heads)  # (B, nh, P, hs): only the rows that ask
     k = split_heads(attn.k_proj(x), attn.n_heads)  # (B, nh, T, hs): every row answers

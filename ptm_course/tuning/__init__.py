@@ -1,5 +1,6 @@
 """Adapting a pre-trained model: continued pre-training and auxiliary losses (chapter 12), and
-tuning methods, each a small module swapped into the frozen blocks (chapters 13–15).
+tuning methods, each a small module swapped into the frozen blocks (chapters 13–15): BitFit,
+adapters, LoRA, prefix-tuning.
 
     from ptm_course.tuning import apply_lora, apply_adapters, apply_bitfit, count_parameters
     model = apply_lora(BertForSequenceClassification(cfg, 2), rank=8, alpha=16)
@@ -25,6 +26,7 @@ from .core import (
     tuning_spec,
 )
 from .lora import LORA_TARGETS, LoRALinear, apply_lora, merge_lora
+from .prefix import PrefixEncoder, PrefixKV, WithPrefix, apply_prefix, export_prefix
 
 __all__ = [
     "AdaptRun",
@@ -35,18 +37,23 @@ __all__ = [
     "METHODS",
     "LoRALinear",
     "PFEIFFER",
+    "PrefixEncoder",
+    "PrefixKV",
     "ParameterCount",
     "Task",
     "TuneRun",
     "WithAdapter",
+    "WithPrefix",
     "adapt",
     "apply_adapters",
     "apply_bitfit",
     "apply_lora",
+    "apply_prefix",
     "auxiliary_loss",
     "continue_pretraining",
     "count_parameters",
     "delta_state_dict",
+    "export_prefix",
     "freeze_except",
     "is_bias",
     "load_delta",
