@@ -23,6 +23,7 @@ from . import ch07, ch08  # chapters 07-08: BERT pre-training and fine-tuning
 from . import ch09  # chapter 09: ERNIE
 from . import ch10  # chapter 10: GPT
 from . import ch11  # chapter 11: Transformer-XL and XLNet
+from . import ch12  # chapter 12: fine-tuning that accommodates the task
 from . import ch13  # chapter 13: delta-tuning (LoRA, adapters, BitFit)
 
 __all__ = ["EXERCISES", "UnknownQuestionError", "exercise_id_from_name", "get_exercise", "get_question"]
@@ -40,6 +41,7 @@ EXERCISES: dict[str, Exercise] = {
     ch09.EXERCISE.id: ch09.EXERCISE,
     ch10.EXERCISE.id: ch10.EXERCISE,
     ch11.EXERCISE.id: ch11.EXERCISE,
+    ch12.EXERCISE.id: ch12.EXERCISE,
     ch13.EXERCISE.id: ch13.EXERCISE,
 }
 
