@@ -147,3 +147,44 @@ def test_errors_name_the_problem():
         PrefixKV(torch.zeros(2, 3, 4))
     with pytest.raises(ValueError, match=">= 1"):
         PrefixEncoder(2, 4, 8, length=0)
+
+
+def test_one_batch_mixing_tasks_equals_each_task_run_alone():
+    from ptm_course.tuning.prefix import PrefixBank, attach_prefix_bank
+
+    backbone = _bert()
+    tasks = {}
+    for name, seed in (("sentiment", 3), ("topic", 4)):
+        m = export_prefix(_randomise(apply_prefix(copy.deepcopy(backbone), length=4, hidden=8), seed=seed))
+        tasks[name] = m
+    bank = PrefixBank({name: m.prefix.kv for name, m in tasks.items()})
+    served = attach_prefix_bank(copy.deepcopy(backbone), bank)
+    ids, mask = _batch()
+    order = ["sentiment", "topic", "sentiment"]
+    with torch.no_grad(), bank.rows(order):
+        mixed, _ = served.bert(ids, None, mask)
+    with torch.no_grad():
+        for i, name in enumerate(order):
+            alone, _ = tasks[name].bert(ids[i:i + 1], None, mask[i:i + 1])
+            assert torch.allclose(mixed[i:i + 1], alone, atol=1e-5), name
+        other, _ = tasks["topic"].bert(ids[:1], None, mask[:1])
+        assert not torch.allclose(mixed[:1], other, atol=1e-3)  # row 0 really used the sentiment prefix
+    assert not any(p.requires_grad for p in served.parameters())
+
+
+def test_prefix_bank_errors():
+    from ptm_course.tuning.prefix import PrefixBank, attach_prefix_bank
+
+    with pytest.raises(ValueError, match="one \\(n_layers"):
+        PrefixBank({"a": torch.zeros(2, 2, 4, 3, 8), "b": torch.zeros(2, 2, 4, 5, 8)})
+    bank = PrefixBank({"a": torch.zeros(2, 2, 4, 3, 8)})
+    model = attach_prefix_bank(_bert(), bank)
+    ids, mask = _batch()
+    with pytest.raises(RuntimeError, match="bank.rows"):
+        model(ids, None, mask)
+    with pytest.raises(ValueError, match="no prefix for task"):
+        with bank.rows(["a", "zzz", "a"]):
+            pass
+    with pytest.raises(ValueError, match="layers"):
+        attach_prefix_bank(BertForSequenceClassification(BertConfig.tiny(vocab_size=50, n_layers=3), 2),
+                           PrefixBank({"a": torch.zeros(2, 2, 4, 3, 8)}))

@@ -26,7 +26,7 @@ from .core import (
     tuning_spec,
 )
 from .lora import LORA_TARGETS, LoRALinear, apply_lora, merge_lora
-from .prefix import PrefixEncoder, PrefixKV, WithPrefix, apply_prefix, export_prefix
+from .prefix import PrefixBank, PrefixEncoder, PrefixKV, WithPrefix, apply_prefix, attach_prefix_bank, export_prefix
 
 __all__ = [
     "AdaptRun",
@@ -37,6 +37,7 @@ __all__ = [
     "METHODS",
     "LoRALinear",
     "PFEIFFER",
+    "PrefixBank",
     "PrefixEncoder",
     "PrefixKV",
     "ParameterCount",
@@ -49,6 +50,7 @@ __all__ = [
     "apply_bitfit",
     "apply_lora",
     "apply_prefix",
+    "attach_prefix_bank",
     "auxiliary_loss",
     "continue_pretraining",
     "count_parameters",

@@ -21,13 +21,17 @@ changes.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Mapping, Sequence
+
 import torch
 from torch import nn
 
 from ..models.transformer import MultiHeadAttention, StaticKV
 from .core import DEFAULT_HEADS, _require_fresh, _set_spec, freeze_except, register_method, tuning_spec
 
-__all__ = ["PrefixEncoder", "PrefixKV", "WithPrefix", "apply_prefix", "export_prefix", "prefix_blocks"]
+__all__ = ["PrefixBank", "PrefixEncoder", "PrefixKV", "WithPrefix", "apply_prefix", "attach_prefix_bank", "export_prefix",
+           "prefix_blocks"]
 
 
 class PrefixEncoder(nn.Module):
@@ -102,7 +106,7 @@ class WithPrefix(nn.Module):
         object.__setattr__(self, "_source", source)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False, past_kv=None):
-        kv = self._source()[self.layer]  # (2, nh, P, hs)
+        kv = self._source()[self.layer]  # (2, nh, P, hs), or (2, B, nh, P, hs): one prefix per row
         prefix = StaticKV(kv[0].to(x.dtype), kv[1].to(x.dtype))
         if mask is not None:  # P more key columns, visible to every query
             mask = torch.cat([mask.new_ones(*mask.shape[:-1], len(prefix)), mask], dim=-1)
@@ -165,6 +169,69 @@ def export_prefix(model: nn.Module) -> nn.Module:
     for block in prefix_blocks(model):
         block.attn.set_source(kv)
     object.__setattr__(model, "_ptm_tuning", {**spec, "hidden": None})
+    return model
+
+
+class PrefixBank(nn.Module):
+    """Many tasks' prefixes for one frozen backbone: each row of a batch attends to its own task's.
+
+    The notes' point of prefix-tuning — store one large Transformer and one small prefix per task —
+    served as one batch::
+
+        bank = PrefixBank({"sentiment": export_prefix(a).prefix.kv, "topic": export_prefix(b).prefix.kv})
+        model = attach_prefix_bank(copy.deepcopy(backbone), bank)
+        with bank.rows(["sentiment", "topic", "sentiment"]):
+            h, _ = model.bert(ids, None, mask)      # row i computed with its task's prefix
+
+    All prefixes must have one shape (the same backbone and the same length P).
+    """
+
+    def __init__(self, prefixes: Mapping[str, torch.Tensor]):
+        super().__init__()
+        if not prefixes:
+            raise ValueError("PrefixBank needs at least one task's prefix")
+        shapes = {name: tuple(t.shape) for name, t in prefixes.items()}
+        if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 5:
+            raise ValueError(f"every prefix must be one (n_layers, 2, n_heads, P, d_head) shape; got {shapes} "
+                             "(prefixes of different lengths cannot share a batch)")
+        self.names = list(prefixes)
+        self.register_buffer("kv", torch.stack([t.detach() for t in prefixes.values()]))  # (N, L, 2, nh, P, hs)
+        self._rows: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @contextmanager
+    def rows(self, tasks: Sequence[str]):
+        """Within the block, batch row i uses the prefix of task ``tasks[i]``."""
+        unknown = sorted(set(tasks) - set(self.names))
+        if unknown:
+            raise ValueError(f"no prefix for task(s) {unknown}; the bank has {self.names}")
+        self._rows = torch.tensor([self.names.index(t) for t in tasks], device=self.kv.device)
+        try:
+            yield self
+        finally:
+            self._rows = None
+
+    def forward(self) -> torch.Tensor:
+        if self._rows is None:
+            raise RuntimeError("say which task each row is: run the model inside `with bank.rows(task_per_row):`")
+        return self.kv[self._rows].permute(1, 2, 0, 3, 4, 5)  # (L, 2, B, nh, P, hs)
+
+
+def attach_prefix_bank(model: nn.Module, bank: PrefixBank) -> nn.Module:
+    """Put ``bank`` in front of every block's attention of ``model`` (a fresh backbone, all frozen)."""
+    _require_fresh(model)
+    blocks = prefix_blocks(model)
+    L = bank.kv.size(1)
+    if len(blocks) != L:
+        raise ValueError(f"the bank's prefixes have {L} layers, the model {len(blocks)} blocks")
+    model.prefix = bank.to(next(model.parameters()).device)
+    for i, block in enumerate(blocks):
+        block.attn = WithPrefix(block.attn, bank, i)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    _set_spec(model, {"method": "prefix-bank", "tasks": list(bank.names)})
     return model
 
 
