@@ -1,4 +1,5 @@
-"""The course's LoRA equals PEFT's LoRA on Hugging Face's BERT, with the same weights and the same factors.
+"""The course's LoRA equals PEFT's LoRA on Hugging Face's BERT, with the same weights and the same factors;
+its prefix-tuning equals PEFT's on GPT-2 (the same reparameterisation MLP, HF's positions).
 
 Runs only with the `parity` extra (transformers + peft); marked `parity`. Adapters have no oracle
 here (the `adapters` library pins an older transformers): tests/test_tuning.py checks their
@@ -90,3 +91,39 @@ def test_b_zero_is_the_frozen_model():
         frozen = hf(input_ids=ids, attention_mask=mask).logits
         got = apply_lora(ours.eval(), rank=8, alpha=32)(ids, None, mask)
     assert (got - frozen).abs().max() <= 1e-5
+
+
+def test_prefix_tuning_equals_peft_on_gpt2():
+    """PEFT's PrefixTuningConfig(prefix_projection=True) on HF GPT-2 vs the course's apply_prefix on
+    GPT, the same weights and the same reparameterisation MLP. HF gives the input tokens positions
+    P..P+T-1 (the prefix counts as a cache of length P); the course's prefix has no position, so
+    the tokens start at 0 — equal outputs once the course's GPT is given HF's positions."""
+    from ptm_course.models.gpt import GPT, GPTConfig, gpt_config_to_hf, load_hf_gpt2_weights
+    from ptm_course.tuning import apply_prefix
+
+    cfg = GPTConfig.tiny(vocab_size=99, dropout=0.0, attn_dropout=0.0)
+    torch.manual_seed(0)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(**gpt_config_to_hf(cfg), bos_token_id=0,
+                                                              eos_token_id=0)).eval()
+    ours = load_hf_gpt2_weights(GPT(cfg), hf.state_dict()).eval()
+    P = 5
+    hf = peft.get_peft_model(hf, peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=P,
+                                                         prefix_projection=True, encoder_hidden_size=16)).eval()
+    ours = apply_prefix(ours, length=P, hidden=16).eval()
+    theirs = hf.prompt_encoder["default"].state_dict()
+    mine = ours.prefix.state_dict()
+    assert [tuple(v.shape) for v in theirs.values()] == [tuple(v.shape) for v in mine.values()]
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for a, b in zip(theirs.values(), mine.values()):
+            a.copy_(torch.randn(a.shape, generator=g))
+            b.copy_(a)
+    ids = torch.randint(0, 99, (3, 12), generator=g)
+    with torch.no_grad():
+        want = hf(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        got = ours(ids, position_ids=torch.arange(P, P + 12).expand(3, 12))
+        unshifted = ours(ids)
+    got = got[0] if isinstance(got, tuple) else got
+    unshifted = unshifted[0] if isinstance(unshifted, tuple) else unshifted
+    assert (got - want).abs().max() < 1e-5
+    assert (unshifted - want).abs().max() > 1e-3  # the positions are the one difference
