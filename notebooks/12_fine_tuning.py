@@ -34,8 +34,8 @@
 #    text after fine-tuning, with and without the auxiliary loss — and read every difference
 #    against the spread over seeds.
 #
-# **Time.** The `smoke` preset runs in about a minute; the `cpu` preset took
-# 798<!-- notebook_runtimes.json:12_fine_tuning.cpu.seconds:.0f --> s end to end on 2 CPU cores
+# **Time.** The `smoke` preset runs in under a minute; the `cpu` preset took
+# 815<!-- notebook_runtimes.json:12_fine_tuning.cpu.seconds:.0f --> s end to end on 2 CPU cores
 # (`python benchmarks/run_notebook.py notebooks/12_fine_tuning.ipynb --preset cpu`, which also
 # keeps the figures this text quotes in `benchmarks/results/notebooks/12_fine_tuning_cpu.json`),
 # with the MLM backbone already built (section 2: building it once took
@@ -338,11 +338,9 @@ record("settings", {"steps": STEPS, "batch": BATCH, "train_n": len(rt.train["lab
 from ptm_course.data.bert_inputs import tensor_loader
 from ptm_course.models.bert import sequence_classification_loss
 from ptm_course.models.mlm_backbone import masked_lm_objective
+from ptm_course.tuning import fresh_head
 
-probe = copy.deepcopy(backbone).train()
-with torch.no_grad():
-    probe.classifier.weight.normal_(0.0, 0.02)
-    probe.classifier.bias.zero_()
+probe = fresh_head(copy.deepcopy(backbone)).train()  # a fresh classifier, as every run starts with
 encoder = [p for n, p in probe.named_parameters() if n.startswith("bert.layers.")]
 batch = next(iter(tensor_loader(rt.train, BATCH)))
 
@@ -378,7 +376,7 @@ del probe
 # 56.5<!-- notebooks/12_fine_tuning_cpu.json:values.majority:.1f --> %. Reading it against the seed spread:
 #
 # * **Fine-tuning costs the language model something, on every seed.** Plain fine-tuning raised
-#   the general-text MLM loss by 0.157<!-- notebooks/12_fine_tuning_cpu.json:values.table.finetune.forgetting:.3f --> nats, about nine times its spread over seeds
+#   the general-text MLM loss by 0.157<!-- notebooks/12_fine_tuning_cpu.json:values.table.finetune.forgetting:.3f --> nats, many times its spread over seeds
 #   (± 0.017<!-- notebooks/12_fine_tuning_cpu.json:values.table.finetune.forgetting_std:.3f -->). The model that now tells fresh from rotten fills Wikipedia's blanks
 #   worse: the sacrifice, measured.
 # * **Continued pre-training and the auxiliary loss sacrifice more, not less** — all beyond the
@@ -396,9 +394,9 @@ del probe
 # * **At this budget the auxiliary term drowned the task.** With λ = 0.5 and λ = 1 every seed ends at
 #   the majority class, 56.5<!-- notebooks/12_fine_tuning_cpu.json:values.table.aux1.acc:.1f --> %: the classifier learned nothing a majority vote does not
 #   know. Section 8 says why: at the start the MLM term's gradient on the encoder is
-#   8.1<!-- notebooks/12_fine_tuning_cpu.json:values.grad_norms.ratio:.1f --> times the task's, so for 60 steps the encoder follows the MLM, and the fresh
+#   8.1<!-- notebooks/12_fine_tuning_cpu.json:values.grad_norms.ratio:.1f --> times the task's, so for 60<!-- notebooks/12_fine_tuning_cpu.json:values.settings.steps:d --> steps the encoder follows the MLM, and the fresh
 #   classifier chases features that keep moving. Each auxiliary step also costs a second forward
-#   and backward pass (0.96<!-- notebooks/12_fine_tuning_cpu.json:values.s_per_step.aux1:.2f --> s against 0.52<!-- notebooks/12_fine_tuning_cpu.json:values.s_per_step.finetune:.2f --> s per step here). What one would try next: a much
+#   and backward pass (1.00<!-- notebooks/12_fine_tuning_cpu.json:values.s_per_step.aux1:.2f --> s against 0.54<!-- notebooks/12_fine_tuning_cpu.json:values.s_per_step.finetune:.2f --> s per step here). What one would try next: a much
 #   smaller λ (0.01–0.1), a λ that decays over training, a few task-only steps to warm up the
 #   head before the auxiliary term starts, or simply many more steps (GPT-1 fine-tuned for 3
 #   epochs; this run sees less than half of one).

@@ -68,10 +68,9 @@ def _cmd_data_verify(args: argparse.Namespace) -> int:
 def _cmd_backbone_build(args: argparse.Namespace) -> int:
     from .models.mlm_backbone import build_minilm_mlm
 
-    cmd = " ".join(["ptm-course backbone build", *sys.argv[3:]]) if sys.argv[1:3] == ["backbone", "build"] else None
     try:
         out = build_minilm_mlm(args.out, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                               device=args.device, command=cmd)
+                               device=args.device)
     except (data_mod.DataNotAvailableError, FileNotFoundError) as e:
         print(f"backbone build: FAILED: {e}", file=sys.stderr)
         return 1

@@ -348,7 +348,7 @@ def load_minilm_mlm(model_cls: type[nn.Module] = BertForMaskedLM, path: str | os
             "build_minilm_mlm(...) wrote"
         )
     card = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("card", {})
-    if "mlm" not in "".join(_saved_keys(folder)):
+    if not any(k.startswith("mlm.") for k in _saved_keys(folder)):
         raise ValueError(f"{folder} holds no MLM head: it is not a build_minilm_mlm checkpoint")
     model, tok = load_bert_checkpoint(folder, model_cls, verbose=verbose, **head_kwargs)
     return model, tok, card

@@ -13,7 +13,7 @@ See :mod:`ptm_course.tuning.core` for the one mechanism they share.
 from .adaptive import AdaptRun, adapt, auxiliary_loss, continue_pretraining, mean_std, separated
 from .adapters import HOULSBY, PFEIFFER, Adapter, WithAdapter, apply_adapters
 from .bitfit import apply_bitfit, is_bias
-from .compare import METHODS, Task, TuneRun, load_task, task_accuracy, tune
+from .compare import METHODS, Task, TuneRun, fresh_head, load_task, task_accuracy, tune
 from .core import (
     DEFAULT_HEADS,
     ParameterCount,
@@ -56,6 +56,7 @@ __all__ = [
     "count_parameters",
     "delta_state_dict",
     "export_prefix",
+    "fresh_head",
     "freeze_except",
     "is_bias",
     "load_delta",

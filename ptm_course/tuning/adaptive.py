@@ -105,7 +105,7 @@ def adapt(backbone: nn.Module, task, masker: Masker, *, lr: float, steps: int, s
     from ..data.bert_inputs import tensor_loader
     from ..train import fit
     from ..utils import set_seed
-    from .compare import task_accuracy
+    from .compare import fresh_head, task_accuracy
 
     for attr in ("bert", "mlm", "classifier"):
         if not hasattr(backbone, attr):
@@ -119,10 +119,7 @@ def adapt(backbone: nn.Module, task, masker: Masker, *, lr: float, steps: int, s
     if track_every is not None and general is None:
         raise ValueError("track_every needs general= (the text whose MLM loss is tracked)")
     set_seed(seed)
-    model = copy.deepcopy(backbone)
-    with torch.no_grad():
-        model.classifier.weight.normal_(0.0, 0.02)
-        model.classifier.bias.zero_()
+    model = fresh_head(copy.deepcopy(backbone))
     for p in model.parameters():
         p.requires_grad_(True)
     tapt_history = None

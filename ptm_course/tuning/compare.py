@@ -28,7 +28,7 @@ from .bitfit import apply_bitfit
 from .core import ParameterCount, count_parameters
 from .lora import apply_lora
 
-__all__ = ["METHODS", "Task", "TuneRun", "load_task", "task_accuracy", "tune"]
+__all__ = ["METHODS", "Task", "TuneRun", "fresh_head", "load_task", "task_accuracy", "tune"]
 
 
 def _full(model: nn.Module) -> nn.Module:
@@ -102,6 +102,15 @@ def task_accuracy(model: nn.Module, tensors: Mapping[str, torch.Tensor], task: T
     return float((pred[keep] == labels[keep]).float().mean())
 
 
+def fresh_head(model: nn.Module) -> nn.Module:
+    """Re-draw ``model.classifier`` as BERT initialises it (N(0, 0.02) weights, zero bias), from the
+    current RNG state: every run starts its task head afresh. Returns the model."""
+    with torch.no_grad():
+        model.classifier.weight.normal_(0.0, 0.02)
+        model.classifier.bias.zero_()
+    return model
+
+
 @dataclass
 class TuneRun:
     """One tuned copy: its method, settings, score and costs."""
@@ -142,12 +151,7 @@ def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, se
                          f"got {type(backbone).__name__}; load one with load_pretrained_bert(..., "
                          "BertMeanPoolClassifier or BertForTokenClassification, n_classes=...)")
     set_seed(seed)
-    model = copy.deepcopy(backbone)
-    head = model.classifier
-    with torch.no_grad():  # a fresh head for every run: N(0, 0.02), zero bias, as BERT initialises it
-        head.weight.normal_(0.0, 0.02)
-        head.bias.zero_()
-    model = METHODS[method](model)
+    model = METHODS[method](fresh_head(copy.deepcopy(backbone)))
     count = count_parameters(model)
     t0 = time.perf_counter()
     history = fit(model, tensor_loader(task.train, batch_size, shuffle=True), task.loss_fn, max_steps=steps, lr=lr,
