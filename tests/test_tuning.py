@@ -302,6 +302,30 @@ def test_tune_copies_the_backbone_and_is_reproducible():
     assert c.history.train != a.history.train  # another seed, another run
 
 
+def test_tune_takes_a_method_with_its_own_settings():
+    """apply= runs a method that METHODS does not list (prefix-tuning, chapter 14) through the same loop:
+    the backbone is unchanged, only the prefix and the head trained, and the run is reproducible."""
+    from ptm_course.tuning import apply_prefix, tune
+
+    backbone = _bert(n_classes=2)
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    task = _tiny_task()
+    a = tune(backbone, "prefix-4", task, lr=1e-2, steps=5, seed=0, batch_size=16, keep_model=True,
+             apply=lambda m: apply_prefix(m, length=4, hidden=8))
+    b = tune(backbone, "prefix-4", task, lr=1e-2, steps=5, seed=0, batch_size=16,
+             apply=lambda m: apply_prefix(m, length=4, hidden=8))
+    assert all(torch.equal(before[k], v) for k, v in backbone.state_dict().items())
+    assert a.method == "prefix-4" and a.history.train == b.history.train and a.accuracy == b.accuracy
+    trained = {n for n, p in a.model.named_parameters() if p.requires_grad}
+    assert trained and all(n.startswith(("prefix.", "classifier.")) for n in trained)
+    moved = [n for n, p in a.model.named_parameters()  # WithPrefix holds the block's attention as .attn
+             if n.startswith("bert.") and not torch.equal(p, before[n.replace(".attn.attn.", ".attn.")])]
+    assert moved == []  # the frozen blocks did not move
+    assert a.count.trainable == sum(p.numel() for n, p in a.model.named_parameters() if n in trained)
+    with pytest.raises(ValueError, match="apply must be a function"):
+        tune(backbone, "prefix", task, lr=1e-3, steps=1, apply="prefix")
+
+
 def test_tune_token_task_and_errors():
     from ptm_course.models.bert import BertForTokenClassification
     from ptm_course.tuning import task_accuracy, tune
@@ -317,7 +341,7 @@ def test_tune_token_task_and_errors():
     assert abs(run.accuracy - (manual[keep] == task.test["labels"][keep]).float().mean().item()) < 1e-6
     with pytest.raises(ValueError, match="task head `classifier`"):
         tune(BertForMaskedLM(CFG), "lora", task, lr=1e-3, steps=1)
-    with pytest.raises(ValueError, match="unknown method 'prefix'"):
+    with pytest.raises(ValueError, match="unknown method 'prefix'.*apply="):
         tune(model, "prefix", task, lr=1e-3, steps=1)
     with pytest.raises(ValueError, match="eval_splits"):
         tune(model, "full", task, lr=1e-3, steps=1, eval_splits=("train",))

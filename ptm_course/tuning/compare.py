@@ -128,7 +128,7 @@ class TuneRun:
 
 def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, seed: int = 0, batch_size: int = 32,
          eval_splits: tuple[str, ...] = ("valid",), device: str | torch.device = "cpu", keep_model: bool = False,
-         warmup_ratio: float = 0.1) -> TuneRun:
+         warmup_ratio: float = 0.1, apply: Callable[[nn.Module], nn.Module] | None = None) -> TuneRun:
     """Copy ``backbone``, apply ``method``, train ``steps`` steps at ``lr``, score on each of ``eval_splits``.
 
     Choose settings on ``"valid"`` and report ``"test"``: one run can give both
@@ -137,13 +137,19 @@ def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, se
 
     The head is fresh (seeded by ``seed``) and the data order is seeded by ``seed``: two calls with
     the same arguments give the same run.
+
+    ``apply``: a method with settings of its own, ``model -> model`` (chapter 14:
+    ``apply=lambda m: apply_prefix(m, length=16)``), used instead of ``METHODS[method]``; ``method``
+    then only names the run.
     """
     from ..data.bert_inputs import tensor_loader
     from ..train import fit
     from ..utils import set_seed
 
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    if apply is None and method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}, or pass apply=")
+    if apply is not None and not callable(apply):
+        raise ValueError(f"apply must be a function model -> model, got {type(apply).__name__}")
     if isinstance(eval_splits, str) or not eval_splits or any(e not in ("valid", "test") for e in eval_splits):
         raise ValueError(f"eval_splits must be a tuple of 'valid' and/or 'test', got {eval_splits!r}")
     if not isinstance(getattr(backbone, "classifier", None), nn.Linear):
@@ -151,7 +157,7 @@ def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, se
                          f"got {type(backbone).__name__}; load one with load_pretrained_bert(..., "
                          "BertMeanPoolClassifier or BertForTokenClassification, n_classes=...)")
     set_seed(seed)
-    model = METHODS[method](fresh_head(copy.deepcopy(backbone)))
+    model = (apply or METHODS[method])(fresh_head(copy.deepcopy(backbone)))
     count = count_parameters(model)
     t0 = time.perf_counter()
     history = fit(model, tensor_loader(task.train, batch_size, shuffle=True), task.loss_fn, max_steps=steps, lr=lr,
