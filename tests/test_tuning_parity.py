@@ -1,5 +1,5 @@
 """The course's LoRA equals PEFT's LoRA on Hugging Face's BERT, with the same weights and the same factors;
-its prefix-tuning equals PEFT's on GPT-2 (the same reparameterisation MLP, HF's positions).
+its prefix-tuning equals PEFT's on GPT-2 and on a plain BertModel (the same reparameterisation MLP, HF's positions).
 
 Runs only with the `parity` extra (transformers + peft); marked `parity`. Adapters have no oracle
 here (the `adapters` library pins an older transformers): tests/test_tuning.py checks their
@@ -127,3 +127,42 @@ def test_prefix_tuning_equals_peft_on_gpt2():
     unshifted = unshifted[0] if isinstance(unshifted, tuple) else unshifted
     assert (got - want).abs().max() < 1e-5
     assert (unshifted - want).abs().max() > 1e-3  # the positions are the one difference
+
+
+def test_prefix_tuning_equals_peft_on_bert_model():
+    """PEFT's PrefixTuningConfig(prefix_projection=True) on a plain HF BertModel (a feature extractor:
+    PEFT's prefix-tuning of BertForSequenceClassification fails under transformers 5) vs the course's
+    apply_prefix on BertModel, the same weights and MLP. As on GPT-2, PEFT gives the tokens positions
+    P..P+T-1: its forward equals HF's BertModel given PEFT's prefix as the cache with those positions,
+    and the course's output equals the same call with positions 0..T-1, padding included."""
+    from ptm_course.models.bert import BertModel
+    from ptm_course.tuning import apply_prefix
+
+    torch.manual_seed(0)
+    hf = transformers.BertModel(transformers.BertConfig(**bert_config_to_hf(CFG))).eval()
+    ours = BertModel(CFG)
+    load_hf_weights(ours, hf.state_dict())
+    P = 5
+    hf = peft.get_peft_model(hf, peft.PrefixTuningConfig(task_type="FEATURE_EXTRACTION", num_virtual_tokens=P,
+                                                         prefix_projection=True, encoder_hidden_size=16)).eval()
+    ours = apply_prefix(ours, length=P, hidden=16).eval()
+    theirs, mine = hf.prompt_encoder["default"].state_dict(), ours.prefix.state_dict()
+    assert [tuple(v.shape) for v in theirs.values()] == [tuple(v.shape) for v in mine.values()]
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for a, b in zip(theirs.values(), mine.values()):
+            a.copy_(torch.randn(a.shape, generator=g))
+            b.copy_(a)
+    ids, mask = _batch()
+    B, T = ids.shape
+    wide = torch.cat([torch.ones(B, P, dtype=mask.dtype), mask], dim=1)  # PEFT's mask: P visible columns first
+    keep = mask.bool()
+    with torch.no_grad():
+        want = hf(input_ids=ids, attention_mask=mask).last_hidden_state
+        shifted = hf.base_model(input_ids=ids, attention_mask=wide, cache=hf.get_prompt(batch_size=B)).last_hidden_state
+        from_zero = hf.base_model(input_ids=ids, attention_mask=wide, cache=hf.get_prompt(batch_size=B),
+                                  position_ids=torch.arange(T).expand(B, T)).last_hidden_state
+        got, _ = ours(ids, None, mask)
+    assert (shifted - want)[keep].abs().max() < 1e-6  # what PEFT's forward does
+    assert (got - from_zero)[keep].abs().max() < 1e-5  # the course = PEFT's prefix, positions from 0
+    assert (got - want)[keep].abs().max() > 1e-3  # the positions are the one difference
