@@ -25,6 +25,7 @@ from . import ch10  # chapter 10: GPT
 from . import ch11  # chapter 11: Transformer-XL and XLNet
 from . import ch12  # chapter 12: fine-tuning that accommodates the task
 from . import ch13  # chapter 13: delta-tuning (LoRA, adapters, BitFit)
+from . import ch14  # chapter 14: prefix-tuning
 
 __all__ = ["EXERCISES", "UnknownQuestionError", "exercise_id_from_name", "get_exercise", "get_question"]
 
@@ -43,6 +44,7 @@ EXERCISES: dict[str, Exercise] = {
     ch11.EXERCISE.id: ch11.EXERCISE,
     ch12.EXERCISE.id: ch12.EXERCISE,
     ch13.EXERCISE.id: ch13.EXERCISE,
+    ch14.EXERCISE.id: ch14.EXERCISE,
 }
 
 
