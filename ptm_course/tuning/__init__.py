@@ -27,6 +27,8 @@ from .core import (
 )
 from .lora import LORA_TARGETS, LoRALinear, apply_lora, merge_lora
 from .prefix import PrefixBank, PrefixEncoder, PrefixKV, WithPrefix, apply_prefix, attach_prefix_bank, export_prefix
+from .prompts import (RULES, Template, Verbalizer, calibrate, causal_label_scores, encode_prompts, label_scores,
+                      mlm_label_scores, pet_loss, pet_objective, pet_tensors)
 
 __all__ = [
     "AdaptRun",
@@ -41,8 +43,11 @@ __all__ = [
     "PrefixEncoder",
     "PrefixKV",
     "ParameterCount",
+    "RULES",
     "Task",
+    "Template",
     "TuneRun",
+    "Verbalizer",
     "WithAdapter",
     "WithPrefix",
     "adapt",
@@ -52,17 +57,25 @@ __all__ = [
     "apply_prefix",
     "attach_prefix_bank",
     "auxiliary_loss",
+    "calibrate",
+    "causal_label_scores",
     "continue_pretraining",
     "count_parameters",
     "delta_state_dict",
+    "encode_prompts",
     "export_prefix",
     "fresh_head",
     "freeze_except",
     "is_bias",
+    "label_scores",
     "load_delta",
     "load_task",
     "mean_std",
     "merge_lora",
+    "mlm_label_scores",
+    "pet_loss",
+    "pet_objective",
+    "pet_tensors",
     "replace_linears",
     "save_delta",
     "separated",
