@@ -143,14 +143,20 @@ class BertEmbeddings(nn.Module):
         self.norm = LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        B, T = input_ids.shape
+    def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, C) from ``input_ids`` (B, T), or from word vectors ``inputs_embeds`` (B, T, C) given
+        directly (exactly one of the two): positions 0..T−1 and segments are added to them alike."""
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("BertEmbeddings: give exactly one of input_ids (B, T) and inputs_embeds (B, T, d_model)")
+        words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
+        B, T = words.shape[:2]
         if T > self.position_embeddings.num_embeddings:
             raise ValueError(f"sequence length {T} exceeds max_len {self.position_embeddings.num_embeddings}")
         if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        pos = torch.arange(T, device=input_ids.device)  # (T,)
-        x = self.word_embeddings(input_ids) + self.position_embeddings(pos) + self.token_type_embeddings(token_type_ids)
+            token_type_ids = torch.zeros(B, T, dtype=torch.long, device=words.device)
+        pos = torch.arange(T, device=words.device)  # (T,)
+        x = words + self.position_embeddings(pos) + self.token_type_embeddings(token_type_ids)
         return self.drop(self.norm(x))  # (B, T, C)
 
 
@@ -172,25 +178,36 @@ class BertModel(nn.Module):
         self.pooler = nn.Linear(cfg.d_model, cfg.d_model)
         self.apply(lambda m: init_bert_weights(m, cfg.init_std))
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-                attention_mask: torch.Tensor | None = None,
-                output_positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                attention_mask: torch.Tensor | None = None, output_positions: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Hidden states (B, T, C) and pooled [CLS] (B, C).
 
         ``output_positions`` (B, P): return the hidden states at these positions only, (B, P, C).
         The last layer then runs for them (and [CLS], for the pooler) alone: its keys and values
         still see every position, so the result equals the full output gathered at the positions,
         at about a sixth of the last layer's cost under a masked-LM loss.
+
+        ``inputs_embeds`` (B, T, C): word vectors instead of ``input_ids`` (give exactly one), as
+        Hugging Face's ``inputs_embeds``. ``model(inputs_embeds=model.embeddings.word_embeddings(ids))``
+        equals ``model(ids)``; vectors that are no word's — a soft prompt (chapter 15,
+        :mod:`ptm_course.tuning.soft_prompt`) — enter the encoder this way.
         """
-        if input_ids.dim() != 2:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("BertModel: give exactly one of input_ids (B, T) and inputs_embeds (B, T, d_model), "
+                             f"got {'both' if input_ids is not None else 'neither'}")
+        if input_ids is not None and input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, seq_len), got shape {tuple(input_ids.shape)}")
+        if inputs_embeds is not None and (inputs_embeds.dim() != 3 or inputs_embeds.size(-1) != self.config.d_model):
+            raise ValueError(f"inputs_embeds must be (batch, seq_len, d_model={self.config.d_model}), "
+                             f"got shape {tuple(inputs_embeds.shape)}")
         mask = None if attention_mask is None else padding_mask(attention_mask)  # (B, 1, 1, T)
-        x = self.embeddings(input_ids, token_type_ids)  # (B, T, C)
+        x = self.embeddings(input_ids, token_type_ids, inputs_embeds=inputs_embeds)  # (B, T, C)
         if output_positions is None:
             for layer in self.layers:
                 x = layer(x, mask=mask)  # bidirectional: no causal mask
             return x, torch.tanh(self.pooler(x[:, 0]))  # pooled (B, C) from the [CLS] position
-        B = input_ids.shape[0]
+        B = x.shape[0]
         if output_positions.dim() != 2 or output_positions.size(0) != B:
             raise ValueError(f"output_positions must be (batch={B}, P), got shape {tuple(output_positions.shape)}")
         keep = torch.cat([output_positions.new_zeros(B, 1), output_positions], dim=1)  # [CLS] first, (B, 1 + P)

@@ -27,7 +27,8 @@ Two layouts, picked by ``GPTConfig.layout`` (plain if/else in ``GPT.__init__``):
   exact GELU.
 
 The blocks are the shared ones of :mod:`ptm_course.models.transformer`; keys and values of
-earlier tokens (the KV cache) or a learned prefix enter through ``past_kv``, one object per layer.
+earlier tokens (the KV cache) or a learned prefix enter through ``past_kv``, one object per layer;
+token vectors that are no token's (a soft prompt) enter through ``inputs_embeds``.
 """
 
 from __future__ import annotations
@@ -197,9 +198,9 @@ class GPT(nn.Module):
         """One empty :class:`KVCache` per layer, for ``past_kv=`` (what :meth:`generate` uses)."""
         return [KVCache() for _ in self.blocks]
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 past_kv: Sequence[KVCache | StaticKV] | None = None,
-                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+                position_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, T, V) of the next token at every position.
 
         attention_mask: (B, P + T) (or (B, T) when nothing comes before), 1 = real token, 0 =
@@ -209,18 +210,30 @@ class GPT(nn.Module):
         position_ids: (T,) or (B, T) absolute positions for the new tokens, instead of the ones
             counted after the P earlier tokens. Chapter 11 uses it to show what goes wrong when a
             segment reuses the previous one's states and the positions start again at 0.
+        inputs_embeds: (B, T, d_model) token vectors instead of ``input_ids`` (give exactly one), as
+            Hugging Face's ``inputs_embeds``: ``model(inputs_embeds=model.wte(ids))`` equals
+            ``model(ids)``. Positions are added to them as to looked-up ones; vectors that are no
+            token's — a soft prompt (:mod:`ptm_course.tuning.soft_prompt`) — enter this way.
         """
-        if input_ids.dim() != 2:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("GPT: give exactly one of input_ids (B, T) and inputs_embeds (B, T, d_model), "
+                             f"got {'both' if input_ids is not None else 'neither'}")
+        if input_ids is not None and input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, seq_len), got shape {tuple(input_ids.shape)}")
-        B, T = input_ids.shape
+        if inputs_embeds is not None and (inputs_embeds.dim() != 3 or inputs_embeds.size(-1) != self.config.d_model):
+            raise ValueError(f"inputs_embeds must be (batch, seq_len, d_model={self.config.d_model}), "
+                             f"got shape {tuple(inputs_embeds.shape)}")
+        tokens = self.wte(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
+        B, T = tokens.shape[:2]
+        device = tokens.device
         if past_kv is not None and len(past_kv) != len(self.blocks):
             raise ValueError(f"past_kv needs one entry per layer ({len(self.blocks)}), got {len(past_kv)}")
         P = 0 if past_kv is None else len(past_kv[0])  # keys/values before these tokens
         if P + T > self.config.max_len:
             raise ValueError(f"{P} earlier + {T} new tokens exceed max_len {self.config.max_len}")
-        pos, mask = decoder_positions_and_mask(B, T, P, attention_mask, input_ids.device)  # (B, T), (B, 1, T, P + T)
+        pos, mask = decoder_positions_and_mask(B, T, P, attention_mask, device)  # (B, T), (B, 1, T, P + T)
         if position_ids is not None:
-            position_ids = torch.as_tensor(position_ids, device=input_ids.device)
+            position_ids = torch.as_tensor(position_ids, device=device)
             if position_ids.shape not in ((T,), (B, T)) or position_ids.dtype not in (torch.int32, torch.int64):
                 raise ValueError(f"position_ids must be integer positions of shape ({T},) or ({B}, {T}), "
                                  f"got {position_ids.dtype} {tuple(position_ids.shape)}")
@@ -228,7 +241,7 @@ class GPT(nn.Module):
                 raise ValueError(f"position_ids must lie in 0..max_len − 1 = {self.config.max_len - 1}, got "
                                  f"{int(position_ids.min())}..{int(position_ids.max())}")
             pos = position_ids.expand(B, T)
-        x = self.drop(self.wte(input_ids) + self.wpe(pos))  # (B, T, C)
+        x = self.drop(tokens + self.wpe(pos))  # (B, T, C)
         for i, block in enumerate(self.blocks):
             x = block(x, mask=mask, is_causal=True, past_kv=None if past_kv is None else past_kv[i])
         return self.lm_head(self.ln_f(x))  # (B, T, V)

@@ -29,6 +29,7 @@ from .lora import LORA_TARGETS, LoRALinear, apply_lora, merge_lora
 from .prefix import PrefixBank, PrefixEncoder, PrefixKV, WithPrefix, apply_prefix, attach_prefix_bank, export_prefix
 from .prompts import (RULES, Template, Verbalizer, calibrate, causal_label_scores, encode_prompts, label_scores,
                       mlm_label_scores, pet_loss, pet_objective, pet_tensors)
+from .soft_prompt import PROMPT_INITS, SoftPrompt, WithSoftPrompt, apply_soft_prompt
 
 __all__ = [
     "AdaptRun",
@@ -39,22 +40,26 @@ __all__ = [
     "METHODS",
     "LoRALinear",
     "PFEIFFER",
+    "PROMPT_INITS",
     "PrefixBank",
     "PrefixEncoder",
     "PrefixKV",
     "ParameterCount",
     "RULES",
+    "SoftPrompt",
     "Task",
     "Template",
     "TuneRun",
     "Verbalizer",
     "WithAdapter",
     "WithPrefix",
+    "WithSoftPrompt",
     "adapt",
     "apply_adapters",
     "apply_bitfit",
     "apply_lora",
     "apply_prefix",
+    "apply_soft_prompt",
     "attach_prefix_bank",
     "auxiliary_loss",
     "calibrate",
