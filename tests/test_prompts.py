@@ -388,3 +388,63 @@ def test_a_tokenizer_set_up_to_truncate_and_pad_is_left_as_it_was(tmp_path):
     assert Verbalizer({0: "bad", 1: "fantastic"}).token_ids(tok, "mean")[1] == [tok.token_to_id(p) for p in
                                                                                 ("fan", "##tas", "##tic")]
     assert tok.truncation == trunc and tok.padding == pad  # and are restored
+
+
+# --------------------------------------------------------------------------------------------
+# k-shot subsets and PET as a row of the comparison (tuning.compare)
+# --------------------------------------------------------------------------------------------
+
+
+def _review_task(tok):
+    from ptm_course.data.bert_inputs import encode_texts
+    from ptm_course.tuning import Task
+
+    good = ["i love this movie .", "a great film !", "the story is good .", "i love it ."]
+    bad = ["i hate this movie .", "a dull film !", "the story is bad .", "boring , boring ."]
+    texts = (good + bad) * 3
+    labels = ([1] * 4 + [0] * 4) * 3
+    enc = encode_texts(tok, texts, labels=labels, max_len=16)
+    split = {s: {k: v.clone() for k, v in enc.items()} for s in ("train", "valid", "test")}
+    return Task("toy-reviews", "sentence", 2, split["train"], split["valid"], split["test"], ["bad", "good"],
+                {s: list(texts) for s in ("train", "valid", "test")})
+
+
+def test_k_per_class_draws_k_of_each_class_reproducibly():
+    from ptm_course.tuning import k_per_class
+
+    labels = torch.tensor([0, 1, 1, 0, 2, 2, 1, 0, 2, 0])
+    idx = k_per_class(labels, 2, seed=3)
+    assert sorted(labels[idx].tolist()) == [0, 0, 1, 1, 2, 2] and len(set(idx.tolist())) == 6
+    assert torch.equal(idx, k_per_class(labels, 2, seed=3))
+    assert any(not torch.equal(idx, k_per_class(labels, 2, seed=s)) for s in range(4, 10))
+    with pytest.raises(ValueError, match="fewer than k = 4"):
+        k_per_class(labels, 4)
+
+
+def test_few_shot_keeps_texts_and_tensors_aligned(tok):
+    from ptm_course.data.bert_inputs import encode_texts
+    from ptm_course.tuning import few_shot
+
+    task = _review_task(tok)
+    small = few_shot(task, 2, seed=1)
+    assert small.train["labels"].bincount().tolist() == [2, 2] and small.test is task.test
+    again = encode_texts(tok, small.texts["train"], labels=small.train["labels"].tolist(), max_len=16)
+    assert torch.equal(again["input_ids"], small.train["input_ids"][:, : again["input_ids"].size(1)])
+
+
+def test_pet_tune_zero_shot_is_the_template_score_and_training_learns(tok, mlm):
+    from ptm_course.tuning import pet_tune
+
+    task = _review_task(tok)
+    template, verbalizer = Template("{x} it was {mask} ."), Verbalizer({0: "bad", 1: "good"})
+    before = {k: v.clone() for k, v in mlm.state_dict().items()}
+    zero = pet_tune(mlm, tok, task, template, verbalizer, lr=0.0, steps=0, eval_splits=("test",))
+    pred = mlm_label_scores(mlm, tok, task.texts["test"], template, verbalizer).argmax(-1)
+    assert zero.accuracy == float((pred == task.test["labels"]).float().mean()) and zero.history is None
+    run = pet_tune(mlm, tok, task, template, verbalizer, lr=1e-2, steps=60, batch_size=8, eval_splits=("test",))
+    again = pet_tune(mlm, tok, task, template, verbalizer, lr=1e-2, steps=60, batch_size=8, eval_splits=("test",))
+    assert run.accuracy == again.accuracy and run.history.train == again.history.train  # seeded
+    assert run.accuracy == 1.0 and run.count.trainable == sum(p.numel() for p in mlm.parameters())
+    assert all(torch.equal(before[k], v) for k, v in mlm.state_dict().items())  # the backbone is a copy
+    with pytest.raises(ValueError, match="eval_splits"):
+        pet_tune(mlm, tok, task, template, verbalizer, lr=1e-3, steps=0, eval_splits="test")

@@ -13,7 +13,7 @@ See :mod:`ptm_course.tuning.core` for the one mechanism they share.
 from .adaptive import AdaptRun, adapt, auxiliary_loss, continue_pretraining, mean_std, separated
 from .adapters import HOULSBY, PFEIFFER, Adapter, WithAdapter, apply_adapters
 from .bitfit import apply_bitfit, is_bias
-from .compare import METHODS, Task, TuneRun, fresh_head, load_task, task_accuracy, tune
+from .compare import METHODS, Task, TuneRun, few_shot, fresh_head, k_per_class, load_task, pet_tune, task_accuracy, tune
 from .core import (
     DEFAULT_HEADS,
     ParameterCount,
@@ -69,9 +69,11 @@ __all__ = [
     "delta_state_dict",
     "encode_prompts",
     "export_prefix",
+    "few_shot",
     "fresh_head",
     "freeze_except",
     "is_bias",
+    "k_per_class",
     "label_scores",
     "load_delta",
     "load_task",
@@ -80,6 +82,7 @@ __all__ = [
     "mlm_label_scores",
     "pet_loss",
     "pet_objective",
+    "pet_tune",
     "pet_tensors",
     "replace_linears",
     "save_delta",

@@ -28,7 +28,8 @@ from .bitfit import apply_bitfit
 from .core import ParameterCount, count_parameters
 from .lora import apply_lora
 
-__all__ = ["METHODS", "Task", "TuneRun", "fresh_head", "load_task", "task_accuracy", "tune"]
+__all__ = ["METHODS", "Task", "TuneRun", "few_shot", "fresh_head", "k_per_class", "load_task", "pet_tune", "task_accuracy",
+           "tune"]
 
 
 def _full(model: nn.Module) -> nn.Module:
@@ -58,6 +59,7 @@ class Task:
     valid: dict[str, torch.Tensor]
     test: dict[str, torch.Tensor]
     label_names: list[str] = field(default_factory=list)
+    texts: dict[str, list[str]] = field(default_factory=dict)  # sentence tasks: each split's raw texts, row for row
 
     @property
     def loss_fn(self):
@@ -80,7 +82,8 @@ def load_task(name: str, tok, n_train: int | None = None, n_valid: int | None = 
         ds = load("rotten-tomatoes")
         parts = [subset(ds[s], n) for s, n in (("train", n_train), ("validation", n_valid), ("test", n_test))]
         enc = [encode_texts(tok, p["text"], labels=p["label"], max_len=max_len) for p in parts]
-        return Task(name, "sentence", 2, *enc, label_names=["rotten", "fresh"])
+        texts = {s: list(p["text"]) for s, p in zip(("train", "valid", "test"), parts)}
+        return Task(name, "sentence", 2, *enc, label_names=["rotten", "fresh"], texts=texts)
     if name == "pos-oanc":
         ds = load("pos-oanc")
         tags = sorted({t for row in ds["train"]["tags"] for t in row})
@@ -167,3 +170,74 @@ def tune(backbone: nn.Module, method: str, task: Task, lr: float, steps: int, se
     scores = {split: task_accuracy(model, getattr(task, split), task, device=device) for split in eval_splits}
     return TuneRun(method, lr, seed, scores[eval_splits[0]], scores, count, seconds, history,
                    model if keep_model else None)
+
+
+def k_per_class(labels: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
+    """Indices of ``k`` examples of every class of ``labels`` (B,), drawn without replacement by
+    ``seed``, in a seeded random order (classes interleaved as they fall). The k-shot training set."""
+    labels = torch.as_tensor(labels)
+    if labels.dim() != 1:
+        raise ValueError(f"k_per_class needs one label per example (a 1-D tensor), got shape {tuple(labels.shape)}")
+    g = torch.Generator().manual_seed(seed)
+    picked = []
+    for c in labels.unique().tolist():
+        where = (labels == c).nonzero().flatten()
+        if len(where) < k:
+            raise ValueError(f"class {c} has {len(where)} examples, fewer than k = {k}")
+        picked.append(where[torch.randperm(len(where), generator=g)[:k]])
+    out = torch.cat(picked)
+    return out[torch.randperm(len(out), generator=g)]
+
+
+def few_shot(task: Task, k: int, seed: int = 0) -> Task:
+    """``task`` with a training split of ``k`` examples per class (:func:`k_per_class`), the same
+    examples in its tensors and its texts; validation and test unchanged. Sentence tasks only."""
+    if task.kind != "sentence":
+        raise ValueError(f"few_shot draws k examples per class of a sentence task; {task.name!r} is a {task.kind} task")
+    idx = k_per_class(task.train["labels"], k, seed)
+    train = {n: v[idx] for n, v in task.train.items()}
+    texts = dict(task.texts)
+    if "train" in texts:
+        texts["train"] = [texts["train"][i] for i in idx.tolist()]
+    return Task(f"{task.name}-{k}-shot", task.kind, task.n_classes, train, task.valid, task.test,
+                list(task.label_names), texts)
+
+
+def pet_tune(backbone: nn.Module, tok, task: Task, template, verbalizer, lr: float, steps: int, seed: int = 0,
+             batch_size: int = 16, eval_splits: tuple[str, ...] = ("valid",), device: str | torch.device = "cpu",
+             max_len: int = 64, rule: str = "single", keep_model: bool = False) -> TuneRun:
+    """PET (Schick & Schütze 2021) as one more row of the comparison: copy ``backbone`` (a masked LM),
+    fine-tune all of it *through the template* (:func:`~ptm_course.tuning.prompts.pet_objective`:
+    cross-entropy over the label words at the blank, no new head) on ``task``'s training texts, and
+    score each of ``eval_splits`` by the label word the model prefers. ``steps=0`` is zero-shot.
+
+    Seeded like :func:`tune` (the data order by ``seed``): the same arguments give the same run.
+    """
+    from ..data.bert_inputs import tensor_loader
+    from ..train import fit
+    from ..utils import set_seed
+    from .prompts import mlm_label_scores, pet_objective, pet_tensors
+
+    if not task.texts:
+        raise ValueError(f"pet_tune needs the task's texts (a sentence task from load_task); {task.name!r} has none")
+    if isinstance(eval_splits, str) or not eval_splits or any(e not in ("valid", "test") for e in eval_splits):
+        raise ValueError(f"eval_splits must be a tuple of 'valid' and/or 'test', got {eval_splits!r}")
+    set_seed(seed)
+    model = copy.deepcopy(backbone)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    count = count_parameters(model)
+    history, seconds = None, 0.0
+    if steps > 0:
+        data = pet_tensors(tok, task.texts["train"], task.train["labels"].tolist(), template, verbalizer, rule=rule,
+                           max_len=max_len)
+        t0 = time.perf_counter()
+        history = fit(model, tensor_loader(data, batch_size, shuffle=True), pet_objective(verbalizer, tok, rule),
+                      max_steps=steps, lr=lr, weight_decay=0.01, warmup_steps=max(1, steps // 10),
+                      log_every=max(1, steps // 10), device=device, seed=seed, progress=False, desc="pet")
+        seconds = (time.perf_counter() - t0) / steps
+    scores = {}
+    for split in eval_splits:
+        pred = mlm_label_scores(model, tok, task.texts[split], template, verbalizer, rule=rule, max_len=max_len)
+        scores[split] = float((pred.argmax(-1) == getattr(task, split)["labels"]).float().mean())
+    return TuneRun("pet", lr, seed, scores[eval_splits[0]], scores, count, seconds, history, model if keep_model else None)
