@@ -26,6 +26,7 @@ from . import ch11  # chapter 11: Transformer-XL and XLNet
 from . import ch12  # chapter 12: fine-tuning that accommodates the task
 from . import ch13  # chapter 13: delta-tuning (LoRA, adapters, BitFit)
 from . import ch14  # chapter 14: prefix-tuning
+from . import ch15  # chapter 15: prompt-tuning (templates, verbalizers, calibration)
 
 __all__ = ["EXERCISES", "UnknownQuestionError", "exercise_id_from_name", "get_exercise", "get_question"]
 
@@ -45,6 +46,7 @@ EXERCISES: dict[str, Exercise] = {
     ch12.EXERCISE.id: ch12.EXERCISE,
     ch13.EXERCISE.id: ch13.EXERCISE,
     ch14.EXERCISE.id: ch14.EXERCISE,
+    ch15.EXERCISE.id: ch15.EXERCISE,
 }
 
 
