@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["MASK_LEVELS", "cjk_label", "masking_playground", "plot_history", "sampling_playground", "show_masking",
-           "use_cjk_font"]
+__all__ = ["MASK_LEVELS", "cjk_label", "masking_playground", "plot_history", "prompt_playground", "prompt_table",
+           "sampling_playground", "show_masking", "use_cjk_font"]
 
 # substrings of the family names (and, lower-cased, the file names) of fonts that cover Chinese
 _CJK_NAME_HINTS = ("CJK", "Source Han", "WenQuanYi", "SimHei", "Noto Sans SC")
@@ -185,6 +185,85 @@ def masking_playground(sentence: str = "新华社北京十二月三十一日电,
         w.observe(render, names="value")
     render()
     return widgets.VBox([box, level, draw, out])
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 15: what a masked LM puts in the blank of a prompt
+# --------------------------------------------------------------------------------------------
+
+
+def prompt_table(model, tok, text: str, templates: dict, verbalizers: dict) -> list[dict]:
+    """For one ``text``, every template × verbalizer: the label words' probabilities at the [MASK]
+    (renormalised over the label words) and the predicted label. One forward pass per template.
+
+    ``templates``: name -> :class:`~ptm_course.tuning.prompts.Template`; ``verbalizers``: name ->
+    :class:`~ptm_course.tuning.prompts.Verbalizer` of single-token words (the rule "single").
+    """
+    from .tuning.prompts import Verbalizer, mlm_label_scores
+
+    if not text.strip():
+        raise ValueError("the review is empty: type a sentence")
+    words = sorted({w for v in verbalizers.values() for w in v.words})
+    every = Verbalizer(words)  # all label words at once: one pass, then each verbalizer's columns
+    rows = []
+    for t_name, template in templates.items():
+        logp = mlm_label_scores(model, tok, [text], template, every)[0]  # (n_words,) log P over the vocabulary
+        for v_name, v in verbalizers.items():
+            lp = logp[[words.index(w) for w in v.words]]
+            probs = lp.softmax(-1)
+            rows.append({"template": t_name, "verbalizer": v_name, "words": list(v.words),
+                         "log_p": lp.tolist(), "p": probs.tolist(), "label": int(probs.argmax())})
+    return rows
+
+
+def prompt_playground(model, tok, templates: dict, verbalizers: dict, text: str = "I love this movie.",
+                      label_names: Sequence[str] = ("negative", "positive"), use_widgets: bool | None = None):
+    """Type a review, pick a template and a verbalizer, see the label words' probabilities at [MASK].
+
+    It prints the table of every template × verbalizer for ``text`` first (what a reader without a
+    widget front-end sees), then returns the widget: display it as a cell's last value.
+    ``use_widgets=False`` only prints.
+    """
+    import html
+
+    def line(r) -> str:
+        shown = "  ".join(f"{w} {p:.2f} (log P {lp:.2f})" for w, p, lp in zip(r["words"], r["p"], r["log_p"]))
+        return f"{r['template']:>16s} | {r['verbalizer']:>18s} | {shown} -> {label_names[r['label']]}"
+
+    print(f"review: {text!r}")
+    for r in prompt_table(model, tok, text, templates, verbalizers):
+        print(line(r))
+    if use_widgets is False:
+        return None
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        if use_widgets:
+            raise
+        return None
+    box = widgets.Text(value=text, description="review:", continuous_update=False, layout=widgets.Layout(width="560px"))
+    pick_t = widgets.Dropdown(options=list(templates), description="template:")
+    pick_v = widgets.Dropdown(options=list(verbalizers), description="verbalizer:")
+    out = widgets.HTML()
+
+    def render(_=None) -> None:
+        try:
+            r = prompt_table(model, tok, box.value, {pick_t.value: templates[pick_t.value]},
+                             {pick_v.value: verbalizers[pick_v.value]})[0]
+        except ValueError as err:
+            out.value = f"<span style='color:#a00'>{html.escape(str(err))}</span>"
+            return
+        prompt = html.escape(templates[pick_t.value].fill(box.value))
+        bars = "".join(f"<div>{html.escape(w)}: <span style='display:inline-block;background:#4a90d9;height:0.9em;"
+                       f"width:{300 * p:.0f}px'></span> {p:.2f} <span style='color:#777'>(log P {lp:.2f})</span></div>"
+                       for w, p, lp in zip(r["words"], r["p"], r["log_p"]))
+        out.value = (f"<div><code>{prompt}</code></div>{bars}"
+                     f"<div>prediction: <b>{html.escape(label_names[r['label']])}</b></div>")
+
+    for w in (box, pick_t, pick_v):
+        w.observe(render, names="value")
+    render()
+    return widgets.VBox([box, widgets.HBox([pick_t, pick_v]), out])
 
 
 # --------------------------------------------------------------------------------------------

@@ -448,3 +448,30 @@ def test_pet_tune_zero_shot_is_the_template_score_and_training_learns(tok, mlm):
     assert all(torch.equal(before[k], v) for k, v in mlm.state_dict().items())  # the backbone is a copy
     with pytest.raises(ValueError, match="eval_splits"):
         pet_tune(mlm, tok, task, template, verbalizer, lr=1e-3, steps=0, eval_splits="test")
+
+
+# --------------------------------------------------------------------------------------------
+# The prompt playground (viz): printed headless, the same numbers as the scores
+# --------------------------------------------------------------------------------------------
+
+
+def test_prompt_table_and_playground_agree_with_the_scores(tok, mlm, capsys):
+    from ptm_course.viz import prompt_playground, prompt_table
+
+    templates = {"it was": Template("{x} it was {mask} ."), "blank first": Template("{mask} : {x}")}
+    verbalizers = {"good/bad": Verbalizer({0: "bad", 1: "good"}), "dull/great": Verbalizer({0: "dull", 1: "great"})}
+    rows = prompt_table(mlm, tok, "i love this movie .", templates, verbalizers)
+    assert [(r["template"], r["verbalizer"]) for r in rows] == [(t, v) for t in templates for v in verbalizers]
+    for r in rows:
+        want = mlm_label_scores(mlm, tok, ["i love this movie ."], templates[r["template"]],
+                                verbalizers[r["verbalizer"]])[0]
+        assert torch.allclose(torch.tensor(r["log_p"]), want, atol=1e-5)
+        assert abs(sum(r["p"]) - 1) < 1e-5 and r["label"] == int(want.argmax())
+    assert prompt_playground(mlm, tok, templates, verbalizers, text="i love this movie .", use_widgets=False) is None
+    printed = capsys.readouterr().out
+    assert printed.count("->") == 4 and "dull/great" in printed
+    with pytest.raises(ValueError, match="empty"):
+        prompt_table(mlm, tok, "  ", templates, verbalizers)
+    widget = prompt_playground(mlm, tok, templates, verbalizers, text="i love this movie .")
+    if widget is not None:  # ipywidgets installed: the widget renders the chosen row
+        assert "prediction" in widget.children[-1].value
