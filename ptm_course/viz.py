@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["MASK_LEVELS", "cjk_label", "masking_playground", "plot_history", "prompt_playground", "prompt_table",
-           "sampling_playground", "show_masking", "use_cjk_font"]
+__all__ = ["MASK_LEVELS", "cjk_label", "masking_playground", "plot_history", "plot_paradigms", "prompt_playground",
+           "prompt_table", "sampling_playground", "show_masking", "use_cjk_font"]
 
 # substrings of the family names (and, lower-cased, the file names) of fonts that cover Chinese
 _CJK_NAME_HINTS = ("CJK", "Source Han", "WenQuanYi", "SimHei", "Noto Sans SC")
@@ -264,6 +264,61 @@ def prompt_playground(model, tok, templates: dict, verbalizers: dict, text: str 
         w.observe(render, names="value")
     render()
     return widgets.VBox([box, widgets.HBox([pick_t, pick_v]), out])
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 15: every paradigm on one task (benchmarks/paradigms.py's results)
+# --------------------------------------------------------------------------------------------
+
+
+def plot_paradigms(results: dict, title: str | None = None):
+    """Accuracy against bytes stored per task (log x) for every row of ``benchmarks/paradigms.py``'s JSON.
+
+    One colour per paradigm: a filled circle for the full training set, an open one for k examples
+    per class, bars ± 1 sample std over the seeds; the dotted line is the majority class. Rows that
+    store the same number of bytes (the whole model: full fine-tuning, TAPT, the auxiliary loss,
+    PET few-shot) are drawn slightly apart so that none hides another. Returns the figure.
+
+        fig = plot_paradigms(json.loads(Path("benchmarks/results/paradigms_cpu.json").read_text()))
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    rows = results.get("rows") or {}
+    if not rows:
+        raise ValueError("no rows to plot: pass the JSON that benchmarks/paradigms.py wrote")
+    k = results.get("settings", {}).get("k", "k")
+    fig, ax = plt.subplots(figsize=(10.5, 5))
+    seen: dict[int, int] = {}  # bytes -> rows already drawn there
+    for i, row in enumerate(rows.values()):
+        stored = max(int(row["stored_bytes"]), 1)
+        x = stored * 1.25 ** seen.get(stored, 0)  # rows at one size: a little to the right each
+        seen[stored] = seen.get(stored, 0) + 1
+        color = f"C{i % 10}"
+        # open (k-shot) first and larger, filled (full set) on top: one number in both reads as a dot in a ring
+        for part, face, size in (("k_shot", "white", 10), ("full_data", color, 6)):
+            r = row[part]
+            ax.errorbar(x, 100 * r["acc_mean"], yerr=100 * r["acc_std"], fmt="o", color=color, mfc=face, ms=size,
+                        capsize=3, label=row["label"] if part == "full_data" else None)
+    ax.set_xscale("log")
+    majority = results.get("task", {}).get("majority")
+    if majority is not None:
+        ax.axhline(100 * majority, color="gray", ls=":", lw=1)
+        ax.annotate("majority class", xy=(0.01, 100 * majority), xycoords=("axes fraction", "data"), xytext=(0, 3),
+                    textcoords="offset points", fontsize=8, color="gray")
+    ax.set_xlabel("bytes stored per task (fp32, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    n_train = results.get("task", {}).get("n_train")
+    fig.legend(*ax.get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(0.7, 0.93), fontsize=8,
+               title="paradigm")
+    fig.legend(handles=[Line2D([], [], marker="o", ls="", color="k", ms=6, label="full training set"
+                               + (f" ({n_train:,})" if n_train else "")),
+                        Line2D([], [], marker="o", ls="", color="k", mfc="white", ms=10, label=f"k = {k} per class")],
+               loc="lower left", bbox_to_anchor=(0.7, 0.1), fontsize=8)
+    ax.set_title(title or f"Every paradigm on Rotten Tomatoes, one backbone (preset {results.get('preset', '?')})")
+    fig.tight_layout(rect=(0, 0, 0.69, 1))
+    return fig
 
 
 # --------------------------------------------------------------------------------------------
