@@ -522,7 +522,7 @@ for kind, model in writers.items():
 
 # %% [markdown]
 # The sentiment classifier of section 4 (MiniLM with its sentiment prefix — an imperfect judge,
-# right on about two reviews in three) reads every sample:
+# its accuracy is in section 3) reads every sample:
 
 # %%
 from ptm_course.data.bert_inputs import predict

@@ -188,7 +188,7 @@ VERBALIZERS = {
 }
 MAX_LEN = ctx.pick(smoke=48, cpu=48, gpu=64)
 N_EVAL = ctx.pick(smoke=32, cpu=400, gpu=None)
-N_LLM = ctx.pick(smoke=8, cpu=160, gpu=1000)  # SmolLM2 costs ~6x MiniLM per review
+N_LLM = ctx.pick(smoke=8, cpu=160, gpu=1000)  # SmolLM2 is the slower of the two: fewer reviews
 rt = load_task("rotten-tomatoes", tok, n_train=ctx.pick(smoke=256, cpu=2000, gpu=None), n_valid=N_EVAL,
                n_test=N_EVAL, max_len=MAX_LEN, seed=ctx.seed)
 test_texts, test_labels = rt.texts["test"], rt.test["labels"]
@@ -379,7 +379,7 @@ record("few_shot_settings", {"steps": FS_STEPS, "batch": FS_BATCH, "head_lr": HE
 # text (a description of the task, repeated to P), the embeddings of P random vocabulary words,
 # and random vectors. The model is scored exactly as PET is — the label words at the template's
 # blank — and trained on the full training set for the same steps as PET's full fine-tuning, the
-# reference that trains all 22 M parameters.
+# reference that trains every parameter.
 
 # %%
 import copy
