@@ -5,6 +5,8 @@
     ptm-course data verify [NAME ...]     # check checksums, never download
     ptm-course backbone build             # MiniLM + a trained MLM head (chapters 12, 15), ~20 min on 2 cores
     ptm-course backbone info              # where it is and its model card figures
+    ptm-course pretrain {bert,gpt} [--preset cpu] [--out runs/x]   # chapters 07/10 pre-training as a command;
+                                          # N processes: torchrun --nproc_per_node N -m ptm_course.pretrain ...
     ptm-course exercises build            # regenerate exercises/ from solutions/
     ptm-course grade SUBMISSIONS --out grades.csv
 """
@@ -125,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = bsub.add_parser("info", help="where the checkpoint is and its model card")
     p.add_argument("--path", default=None, help="a folder other than the default")
     p.set_defaults(func=_cmd_backbone_info)
+
+    from .pretrain import add_arguments as add_pretrain_arguments, run_from_args as run_pretrain
+
+    p = sub.add_parser("pretrain", help="pre-train chapter 07's BERT or chapter 10's GPT at a preset's sizes "
+                                        "(one process; under torchrun: python -m ptm_course.pretrain)")
+    add_pretrain_arguments(p)
+    p.set_defaults(func=run_pretrain)
 
     add_grading_subcommands(sub)  # `exercises build|check` and `grade`
     return parser

@@ -264,7 +264,13 @@ def _set_rng_state(state: Mapping, tensors: Mapping[str, torch.Tensor]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def _save_checkpoint(directory: Path, model, optimizer, scaler, trainer_state: dict, keep: int) -> Path:
+def _save_checkpoint(directory: Path, model, optimizer, scaler, trainer_state: dict, keep: int,
+                     extra_tensors: Mapping[str, torch.Tensor] | None = None) -> Path:
+    """Write ``directory/step-NNNNNNNN`` (weights, optimizer, scaler, RNG, ``trainer_state``) atomically.
+
+    ``extra_tensors`` go into ``trainer.safetensors`` beside the optimizer state (the distributed
+    pre-training command stores every rank's RNG state there).
+    """
     step = trainer_state["step"]
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"step-{step:08d}"
@@ -272,7 +278,7 @@ def _save_checkpoint(directory: Path, model, optimizer, scaler, trainer_state: d
     try:
         save_model(model, str(tmp / "model.safetensors"))
         opt_state = optimizer.state_dict()
-        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state(), **(extra_tensors or {})}
         if torch.cuda.is_available():
             for i, s in enumerate(torch.cuda.get_rng_state_all()):
                 tensors[f"rng.cuda.{i:02d}"] = s
