@@ -302,6 +302,16 @@ assert 0.0 <= last["nsp_acc"] <= 1.0
 # NSP learns first what is easiest: telling a continuation from a sentence of another article is
 # mostly a topic check.
 #
+# **The same run on many GPUs.** This section is also a command, with the same data and sizes:
+# `ptm-course pretrain bert --preset cpu` on one device, or
+# `torchrun --standalone --nproc_per_node 8 -m ptm_course.pretrain bert --preset gpu --out runs/bert`
+# on 8 GPUs (PyTorch's DistributedDataParallel; `--device cpu` runs N CPU processes). Each
+# process reads its share of the global batch and the gradients are averaged over the processes.
+# The masked LM predicts a different number of tokens in each micro-batch, so the command sums
+# the losses over the global batch and divides by the global number of masked tokens: a step
+# does not depend on how the batch was split (2 processes give the run of 1, a test checks it).
+# The README's "Pre-training on many GPUs" has the rest (checkpoints, resume, bf16, compile).
+#
 # ### Only what the loss reads: a faster step
 #
 # The MLM loss reads the final hidden states at the masked positions and nothing else. Three

@@ -288,6 +288,12 @@ axes[0].set_title(cjk_label("预训练: 字掩码 vs 知识掩码", "pre-trainin
 # question (whole words) and its loss stays higher. The fair comparison is one fixed set of
 # questions for both models.
 #
+# **On many GPUs.** The knowledge-masking run is also a command, at the same sizes:
+# `torchrun --standalone --nproc_per_node 8 -m ptm_course.pretrain ernie --preset gpu --out runs/ernie`
+# (`ptm-course pretrain ernie` on one device; see the README, "Pre-training on many GPUs"). Each
+# sentence's mask is drawn from (seed, epoch, sentence), so the run does not depend on which
+# process reads which sentence.
+#
 # ## 6. The notes' claim, measured
 
 # %%

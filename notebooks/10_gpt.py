@@ -303,6 +303,11 @@ if ctx.preset.name != "smoke":  # a few steps cannot beat the unigram counts; th
 # 4.869<!-- notebooks/10_gpt_cpu.json:values.gpt_valid_loss:.3f --> nats per token, well below the two baselines the cell
 # prints (add-one unigram counts, and uniform guessing at ln V).
 #
+# **The same pre-training on many GPUs:** `ptm-course pretrain gpt --preset cpu` runs this section
+# as a command; `torchrun --standalone --nproc_per_node 8 -m ptm_course.pretrain gpt --preset gpu --out runs/gpt`
+# runs it on 8 GPUs with DistributedDataParallel (bf16 autocast, `--compile` for `torch.compile`,
+# atomic checkpoints and an exact `--resume`). The README's "Pre-training on many GPUs" says more.
+#
 # ## 5. Generating text: greedy, temperature, top-k, top-p (生成)
 #
 # Generation repeats one step: run the model, take the logits of the **last** position, turn

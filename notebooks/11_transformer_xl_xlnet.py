@@ -565,6 +565,11 @@ h_bert = fit(bert, loader(bert_batch), mlm_loss, desc="BERT", **common)
 print(f"parameters: XLNet {sum(p.numel() for p in xlnet.parameters()):,}, BERT {sum(p.numel() for p in bert.parameters()):,}")
 
 # %% [markdown]
+# The XLNet run is also a command (`ptm-course pretrain xlnet --preset cpu`, or on 8 GPUs
+# `torchrun --standalone --nproc_per_node 8 -m ptm_course.pretrain xlnet --preset gpu --out runs/xlnet`;
+# the README's "Pre-training on many GPUs"): each window's factorisation order is drawn from
+# (seed, epoch, window), whichever process reads it.
+#
 # **The measured row.** On validation windows, the same 10 positions per window are blanked for
 # both models:
 #

@@ -6,12 +6,14 @@
     torchrun --standalone --nproc_per_node 2 -m ptm_course.pretrain bert --device cpu --out runs/bert # 2 CPU processes, gloo
     python -m ptm_course.pretrain gpt --preset cpu --out runs/gpt --resume          # continue from runs/gpt/checkpoints
 
-The recipes are the chapters' own: ``bert`` is chapter 07's section 6 (a WordPiece vocabulary
-trained on WikiText-2, NSP pairs, masked LM + NSP), ``gpt`` is chapter 10's section 4 (a
-byte-level BPE on WikiText-2, windows of the token stream, next-token prediction), each at the
-sizes its ``--preset`` picks in the notebook. Nothing in the model code changes between one
-process and many: the same ``BertForPreTraining`` and ``GPT`` are wrapped in PyTorch's
-``DistributedDataParallel``.
+The recipes are the chapters' own, each at the sizes its ``--preset`` picks in the notebook:
+``bert`` is chapter 07's section 6 (a WordPiece vocabulary trained on WikiText-2, NSP pairs,
+masked LM + NSP), ``ernie`` chapter 09's knowledge masking (People's Daily, whole words, phrases
+and entities masked), ``gpt`` chapter 10's section 4 (a byte-level BPE on WikiText-2, windows of
+the token stream, next-token prediction) and ``xlnet`` chapter 11's section 9 (the same windows,
+one factorisation order each). Nothing in the model code changes between one process and many:
+the same ``BertForPreTraining``, ``BertForMaskedLM``, ``GPT`` and ``XLNetLMHeadModel`` are
+wrapped in PyTorch's ``DistributedDataParallel``.
 
 **What one optimizer step is.** ``--global-batch G`` examples, whatever the launch: each of the
 ``W`` processes (the world) reads ``G / W`` of them, in ``accum = G / (W · micro)`` micro-batches
@@ -36,7 +38,8 @@ the numbers though not their distribution.
 ``r``, and step ``k`` of the epoch covers examples ``k·G … (k+1)·G − 1`` of the order, split
 over the processes: the same examples for every ``W``. BERT's masks are drawn per example from
 ``(seed, epoch, index)`` — a fresh mask every epoch (dynamic masking, as RoBERTa does; BERT's
-own pipeline drew 10 fixed masks per sequence) that does not depend on the process reading it.
+own pipeline drew 10 fixed masks per sequence) that does not depend on the process reading it;
+ERNIE's masks and XLNet's orders likewise.
 
 **Checkpoints and resume.** Every ``--checkpoint-every`` steps and at the end, process 0 writes
 ``OUT/checkpoints/step-N/`` — weights (safetensors), optimizer, step, the log so far and every
@@ -93,12 +96,12 @@ class PretrainError(ValueError):
 class Recipe:
     """What a pre-training run is: data, model size and optimisation, as one chapter picks them."""
 
-    model: str  # "bert" (chapter 07) or "gpt" (chapter 10)
+    model: str  # "bert" (chapter 07), "ernie" (09), "gpt" (10) or "xlnet" (11)
     preset: str
     vocab_size: int
-    tokenizer_lines: int | None  # WikiText-2 training lines the tokenizer is trained on (None: all)
-    seq_len: int  # BERT: pair length (max_len); GPT: window (block) length
-    model_config: Mapping[str, Any]  # BertConfig / GPTConfig fields besides vocab_size and max_len
+    tokenizer_lines: int | None  # training lines (ERNIE: sentences) the tokenizer is trained on (None: all)
+    seq_len: int  # BERT: pair length; ERNIE: sentence length; GPT, XLNet: window length
+    model_config: Mapping[str, Any]  # BertConfig / GPTConfig / XLNetConfig fields besides vocab and length
     global_batch: int
     steps: int
     lr: float
@@ -106,8 +109,8 @@ class Recipe:
     schedule: str
     min_lr_ratio: float
     weight_decay: float
-    n_valid: int  # BERT: held-out pairs; GPT: characters of the validation text
-    data_limit: int | None = None  # BERT: articles; GPT: training lines (None: all)
+    n_valid: int | None  # BERT: held-out pairs; ERNIE: validation sentences; GPT, XLNet: validation characters
+    data_limit: int | None = None  # BERT: articles; ERNIE: sentences; GPT: lines; XLNet: characters (None: all)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -120,29 +123,47 @@ def _bert(preset: str, vocab: int, lines, seq_len, cfg, batch, steps, lr, n_vali
                   n_valid, articles)
 
 
+def _ernie(preset: str, sentences, max_len, cfg, batch, steps, lr, n_valid) -> Recipe:
+    return Recipe("ernie", preset, 8000, sentences, max_len, {**cfg, "dropout": 0.0, "attn_dropout": 0.0}, batch, steps,
+                  lr, max(1, steps // 20), "linear", 0.0, 0.01, n_valid, sentences)
+
+
 def _gpt(preset: str, vocab: int, lines, block, cfg, batch, tokens, lr, n_valid) -> Recipe:
     steps = tokens // (batch * block)
     return Recipe("gpt", preset, vocab, lines, block, {**cfg, "dropout": 0.0, "attn_dropout": 0.0}, batch, steps, lr,
                   max(1, steps // 20), "cosine", 0.1, 0.1, n_valid, lines)
 
 
+def _xlnet(preset: str, vocab: int, lines, size, steps, train_chars, valid_chars) -> Recipe:
+    return Recipe("xlnet", preset, vocab, lines, 64, {**size, "d_ff": 4 * size["d_model"]}, 16, steps, 1e-3,
+                  max(1, steps // 20), "cosine", 0.1, 0.01, valid_chars, train_chars)
+
+
 _BERT_SMALL = dict(d_model=256, n_layers=4, n_heads=4, d_ff=1024)  # BertConfig.small
-# notebook 07 section 6 and notebook 10 section 4: what ctx.pick(smoke=..., cpu=..., gpu=...) gives
+# notebooks 07 (section 6), 09 (section 5, knowledge masking), 10 (section 4) and 11 (section 9):
+# what their ctx.pick(smoke=..., cpu=..., gpu=...) gives
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("bert", "smoke"): _bert("smoke", 4000, 3000, 64, dict(d_model=64, n_layers=2, n_heads=4, d_ff=256), 32, 200, 2e-3,
                              256, 120),
     ("bert", "cpu"): _bert("cpu", 8000, None, 128, _BERT_SMALL, 32, 1500, 5e-4, 1024, None),
     ("bert", "gpu"): _bert("gpu", 16000, None, 128, dict(d_model=512, n_layers=8, n_heads=8, d_ff=2048), 128, 20000,
                            3e-4, 2048, None),
+    ("ernie", "smoke"): _ernie("smoke", 3000, 48, dict(d_model=64, n_layers=2, n_heads=2, d_ff=128), 32, 30, 2e-3, 200),
+    ("ernie", "cpu"): _ernie("cpu", None, 48, dict(d_model=128, n_layers=2, n_heads=4, d_ff=512), 64, 2500, 2e-3, 1500),
+    ("ernie", "gpu"): _ernie("gpu", None, 128, dict(d_model=256, n_layers=6, n_heads=8, d_ff=1024), 128, 8000, 1e-3,
+                             4000),
     ("gpt", "smoke"): _gpt("smoke", 1024, 3000, 64, dict(d_model=64, n_layers=2, n_heads=2), 16, 20_000, 3e-3, 5_000),
     ("gpt", "cpu"): _gpt("cpu", 4096, None, 128, dict(d_model=128, n_layers=4, n_heads=4), 16, 2_400_000, 2e-3, 100_000),
     ("gpt", "gpu"): _gpt("gpu", 8192, None, 256, dict(d_model=384, n_layers=6, n_heads=6), 64, 20_000_000, 1e-3,
                          500_000),
+    ("xlnet", "smoke"): _xlnet("smoke", 1024, 3000, dict(d_model=64, n_layers=2, n_heads=2), 30, 300_000, 20_000),
+    ("xlnet", "cpu"): _xlnet("cpu", 4096, None, dict(d_model=128, n_layers=4, n_heads=4), 1000, None, 300_000),
+    ("xlnet", "gpu"): _xlnet("gpu", 8192, None, dict(d_model=256, n_layers=6, n_heads=8), 6000, None, None),
 }
 
 
 def recipe(model: str, preset: str) -> Recipe:
-    """The recipe of ``model`` ("bert" or "gpt") at ``preset`` ("smoke", "cpu" or "gpu")."""
+    """The recipe of ``model`` ("bert", "ernie", "gpt" or "xlnet") at ``preset`` ("smoke", "cpu" or "gpu")."""
     if (model, preset) not in RECIPES:
         models = sorted({m for m, _ in RECIPES})
         presets = sorted({p for _, p in RECIPES})
@@ -232,116 +253,13 @@ def _stop(world: World) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Data: the chapters' data sets, and which examples each step reads
+# Which examples a step reads
 # --------------------------------------------------------------------------------------------
 
 
-def _mask_seed(seed: int, epoch: int, index: int) -> int:
-    """The seed of example ``index``'s mask in ``epoch``: a function of the three, nothing else."""
+def _example_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of example ``index``'s random draws (mask, order) in ``epoch``: a function of the three only."""
     return ((seed * 1_000_003 + epoch) * 2_147_483_647 + index) % (2**63 - 1)
-
-
-class MaskedPairs(Dataset):
-    """NSP pairs whose masks are drawn per example from ``(seed, epoch, index)`` (see the module docstring)."""
-
-    def __init__(self, examples: Sequence[dict], special, vocab_size: int, seq_len: int, seed: int):
-        self.examples, self.special, self.vocab_size = examples, special, vocab_size
-        self.seq_len, self.seed, self.epoch = seq_len, seed, 0
-        self.max_predictions = round(0.15 * seq_len) + 1  # BERT's max_predictions_per_seq
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, i: int) -> dict:
-        from .data.masking import mask_tokens
-
-        e = self.examples[i]
-        ids = torch.tensor([e["input_ids"]])
-        gen = torch.Generator().manual_seed(_mask_seed(self.seed, self.epoch, i))
-        masked, labels = mask_tokens(ids, self.special, self.vocab_size, generator=gen)
-        return {"input_ids": masked[0], "mlm_labels": labels[0], "token_type_ids": torch.tensor(e["token_type_ids"]),
-                "nsp_label": e["nsp_label"]}
-
-    def collate(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
-        """Pad to ``seq_len`` (fixed shapes) and list the masked positions at fixed width."""
-        from .data.masking import masked_positions
-
-        B, T = len(items), self.seq_len
-        batch = {"input_ids": torch.full((B, T), self.special.pad, dtype=torch.long),
-                 "token_type_ids": torch.zeros(B, T, dtype=torch.long),
-                 "attention_mask": torch.zeros(B, T, dtype=torch.long),
-                 "mlm_labels": torch.full((B, T), IGNORE_INDEX, dtype=torch.long)}
-        for b, it in enumerate(items):
-            n = it["input_ids"].numel()
-            batch["input_ids"][b, :n] = it["input_ids"]
-            batch["token_type_ids"][b, :n] = it["token_type_ids"]
-            batch["attention_mask"][b, :n] = 1
-            batch["mlm_labels"][b, :n] = it["mlm_labels"]
-        batch["nsp_labels"] = torch.tensor([it["nsp_label"] for it in items], dtype=torch.long)
-        batch["mlm_positions"] = masked_positions(batch["mlm_labels"], self.max_predictions)
-        return batch
-
-
-class TokenWindows(Dataset):
-    """Windows of ``seq_len`` tokens side by side (chapter 10's ``LMWindows``), with a no-op ``set_epoch``."""
-
-    def __init__(self, ids: torch.Tensor, seq_len: int):
-        from .data.lm import LMWindows
-
-        self.windows = LMWindows(ids, seq_len)
-
-    def set_epoch(self, epoch: int) -> None:  # windows draw nothing at random
-        pass
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    def __getitem__(self, i: int) -> dict:
-        return self.windows[i]
-
-    def collate(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
-        return {"input_ids": torch.stack([it["input_ids"] for it in items])}
-
-
-@dataclass
-class Corpus:
-    """A recipe's data: training set, validation batches, tokenizer."""
-
-    train: Dataset
-    valid: Any
-    tokenizer: Any
-
-
-def build_corpus(r: Recipe, seed: int, limit: int | None = None) -> Corpus:
-    """The chapter's data for recipe ``r``; ``limit`` keeps only the first training examples (quick runs)."""
-    if r.model == "bert":
-        from .data.masking import collate_pretraining, make_nsp_examples
-        from .data.wordpiece import special_tokens, wikitext_documents, wikitext_wordpiece
-
-        tok = wikitext_wordpiece(r.vocab_size, max_lines=r.tokenizer_lines)
-        sp = special_tokens(tok)
-        docs = wikitext_documents(tok, "train", max_articles=r.data_limit)
-        examples = make_nsp_examples(docs, max_len=r.seq_len, special=sp, seed=seed)
-        train, valid = examples[r.n_valid:], examples[: r.n_valid]
-        train = train[:limit] if limit else train
-        V = tok.get_vocab_size()
-        mp = round(0.15 * r.seq_len) + 1
-        valid_batches = [collate_pretraining(valid[i:i + 64], sp, V, generator=torch.Generator().manual_seed(i),
-                                             max_len=r.seq_len, max_predictions=mp) for i in range(0, len(valid), 64)]
-        return Corpus(MaskedPairs(train, sp, V, r.seq_len, seed), valid_batches, tok)
-    from .data import load
-    from .data.bpe import wikitext_bpe
-
-    tok = wikitext_bpe(r.vocab_size, max_lines=r.tokenizer_lines)
-    wiki = load("wikitext-2")
-    train_ids = torch.tensor(tok.encode("".join(wiki["train"]["text"][: r.data_limit])).ids)
-    valid_ids = torch.tensor(tok.encode("".join(wiki["validation"]["text"])[: r.n_valid]).ids)
-    if limit:
-        train_ids = train_ids[: limit * r.seq_len]
-    return Corpus(TokenWindows(train_ids, r.seq_len), valid_ids, tok)
 
 
 def step_batches(dataset: Dataset, world: World, micro: int, accum: int, seed: int, epoch: int,
@@ -366,9 +284,88 @@ def step_batches(dataset: Dataset, world: World, micro: int, accum: int, seed: i
     return n_steps, iter(loader)
 
 
+@dataclass
+class Corpus:
+    """A recipe's data: the training set, what validation reads, the tokenizer."""
+
+    train: Dataset
+    valid: Any
+    tokenizer: Any
+
+
+class _PerExample(Dataset):
+    """A data set whose examples draw their random numbers from ``(seed, epoch, index)``."""
+
+    seed: int
+    epoch: int = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def generator(self, i: int) -> torch.Generator:
+        return torch.Generator().manual_seed(_example_seed(self.seed, self.epoch, i))
+
+
+def _pad_rows(items: Sequence[dict], keys: Mapping[str, int], length: int) -> dict[str, torch.Tensor]:
+    """Right-pad the 1-D tensors ``items[b][key]`` to ``length`` with ``keys[key]``, and build the attention mask."""
+    B = len(items)
+    out = {k: torch.full((B, length), fill, dtype=torch.long) for k, fill in keys.items()}
+    out["attention_mask"] = torch.zeros(B, length, dtype=torch.long)
+    for b, it in enumerate(items):
+        n = it["input_ids"].numel()
+        for k in keys:
+            out[k][b, :n] = it[k]
+        out["attention_mask"][b, :n] = 1
+    return out
+
+
+def _mlm_sums(m: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Masked-LM sums of a BERT with ``.bert`` and ``.mlm`` (the chapter 07 loss, summed), and the pooled output."""
+    positions = batch.get("mlm_positions")
+    h, pooled = m.bert(batch["input_ids"], batch.get("token_type_ids"), batch["attention_mask"], output_positions=positions)
+    if positions is not None:  # fixed width: (B, P, C) at the masked positions, −100 marks padding
+        target = batch["mlm_labels"].gather(1, positions).flatten()
+        logits = m.mlm(h).flatten(0, 1)
+    else:  # whole-unit masking can mask more than a fixed width holds: select the positions
+        sel = batch["mlm_labels"] != IGNORE_INDEX
+        target, logits = batch["mlm_labels"][sel], m.mlm(h[sel])
+    return {"mlm": F.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX, reduction="sum"),
+            "mlm_correct": ((logits.argmax(-1) == target) & (target != IGNORE_INDEX)).sum()}, pooled
+
+
 # --------------------------------------------------------------------------------------------
-# Objectives: sums of losses (divided by the global counts in the loop)
+# bert: chapter 07 — NSP pairs, masked LM + NSP
 # --------------------------------------------------------------------------------------------
+
+
+class MaskedPairs(_PerExample):
+    """NSP pairs whose masks are drawn per example from ``(seed, epoch, index)`` (see the module docstring)."""
+
+    def __init__(self, examples: Sequence[dict], special, vocab_size: int, seq_len: int, seed: int):
+        self.examples, self.special, self.vocab_size = examples, special, vocab_size
+        self.seq_len, self.seed, self.epoch = seq_len, seed, 0
+        self.max_predictions = round(0.15 * seq_len) + 1  # BERT's max_predictions_per_seq
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict:
+        from .data.masking import mask_tokens
+
+        e = self.examples[i]
+        masked, labels = mask_tokens(torch.tensor([e["input_ids"]]), self.special, self.vocab_size, generator=self.generator(i))
+        return {"input_ids": masked[0], "mlm_labels": labels[0], "token_type_ids": torch.tensor(e["token_type_ids"]),
+                "nsp_label": e["nsp_label"]}
+
+    def collate(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
+        """Pad to ``seq_len`` (fixed shapes) and list the masked positions at fixed width."""
+        from .data.masking import masked_positions
+
+        batch = _pad_rows(items, {"input_ids": self.special.pad, "token_type_ids": 0, "mlm_labels": IGNORE_INDEX},
+                          self.seq_len)
+        batch["nsp_labels"] = torch.tensor([it["nsp_label"] for it in items], dtype=torch.long)
+        batch["mlm_positions"] = masked_positions(batch["mlm_labels"], self.max_predictions)
+        return batch
 
 
 class BertPretrainingSums(nn.Module):
@@ -380,6 +377,7 @@ class BertPretrainingSums(nn.Module):
     """
 
     terms = ("mlm", "nsp")
+    unused_parameters = False
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -391,16 +389,160 @@ class BertPretrainingSums(nn.Module):
                 "tokens": batch["attention_mask"].sum()}
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        m = self.model
-        h, pooled = m.bert(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"],
-                           output_positions=batch["mlm_positions"])  # h: (B, P, C) at the masked positions
-        target = batch["mlm_labels"].gather(1, batch["mlm_positions"]).flatten()  # (B·P,), −100 = padding
-        logits = m.mlm(h).flatten(0, 1)  # (B·P, V)
-        nsp_logits = m.nsp(pooled)  # (B, 2)
-        return {"mlm": F.cross_entropy(logits.float(), target, ignore_index=IGNORE_INDEX, reduction="sum"),
-                "nsp": F.cross_entropy(nsp_logits.float(), batch["nsp_labels"], reduction="sum"),
-                "mlm_correct": ((logits.argmax(-1) == target) & (target != IGNORE_INDEX)).sum(),
+        out, pooled = _mlm_sums(self.model, batch)
+        nsp_logits = self.model.nsp(pooled)  # (B, 2)
+        return {**out, "nsp": F.cross_entropy(nsp_logits.float(), batch["nsp_labels"], reduction="sum"),
                 "nsp_correct": (nsp_logits.argmax(-1) == batch["nsp_labels"]).sum()}
+
+
+class BertTask:
+    """Chapter 07: WordPiece on WikiText-2, NSP pairs, ``BertForPreTraining``; validation on held-out pairs."""
+
+    def corpus(self, r: Recipe, seed: int, limit: int | None) -> Corpus:
+        from .data.masking import collate_pretraining, make_nsp_examples
+        from .data.wordpiece import special_tokens, wikitext_documents, wikitext_wordpiece
+
+        tok = wikitext_wordpiece(r.vocab_size, max_lines=r.tokenizer_lines)
+        sp, V = special_tokens(tok), tok.get_vocab_size()
+        docs = wikitext_documents(tok, "train", max_articles=r.data_limit)
+        examples = make_nsp_examples(docs, max_len=r.seq_len, special=sp, seed=seed)
+        train, valid = examples[r.n_valid:], examples[: r.n_valid]
+        mp = round(0.15 * r.seq_len) + 1
+        valid_batches = [collate_pretraining(valid[i:i + 64], sp, V, generator=torch.Generator().manual_seed(i),
+                                             max_len=r.seq_len, max_predictions=mp) for i in range(0, len(valid), 64)]
+        return Corpus(MaskedPairs(train[:limit] if limit else train, sp, V, r.seq_len, seed), valid_batches, tok)
+
+    def model(self, r: Recipe, vocab_size: int, extra: Mapping) -> tuple[nn.Module, nn.Module, dict]:
+        from .models.bert import BertConfig, BertForPreTraining
+
+        cfg = BertConfig(**{**r.model_config, "vocab_size": vocab_size, "max_len": r.seq_len, **extra})
+        model = BertForPreTraining(cfg)
+        return model, BertPretrainingSums(model), cfg.to_dict()
+
+    def evaluate(self, r: Recipe, model: nn.Module, corpus: Corpus, device: torch.device) -> dict[str, float]:
+        from .models.bert import pretraining_loss
+
+        sums: dict[str, float] = {}
+        for b in corpus.valid:  # fixed masks: evaluations are comparable
+            loss, metrics = pretraining_loss(model, {k: t.to(device) for k, t in b.items()})
+            for k, v in {"loss": loss, **metrics}.items():
+                sums[k] = sums.get(k, 0.0) + float(v) / len(corpus.valid)
+        return sums
+
+
+# --------------------------------------------------------------------------------------------
+# ernie: chapter 09 — People's Daily, knowledge masking (whole words, phrases, entities)
+# --------------------------------------------------------------------------------------------
+
+
+class MaskedUnits(_PerExample):
+    """Chinese sentences masked by whole units (ERNIE), the mask drawn per example from ``(seed, epoch, index)``."""
+
+    def __init__(self, examples: Sequence, special, vocab_size: int, seq_len: int, seed: int):
+        self.examples, self.special, self.vocab_size = examples, special, vocab_size
+        self.seq_len, self.seed, self.epoch = seq_len, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> dict:
+        from .data.masking import mask_units
+
+        e = self.examples[i]
+        masked, labels = mask_units(torch.tensor([e.input_ids]), torch.tensor([e.unit_ids]), self.special,
+                                    self.vocab_size, generator=self.generator(i))
+        return {"input_ids": masked[0], "mlm_labels": labels[0]}
+
+    def collate(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
+        batch = _pad_rows(items, {"input_ids": self.special.pad, "mlm_labels": IGNORE_INDEX}, self.seq_len)
+        batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
+        return batch
+
+
+class MaskedLMSums(nn.Module):
+    """Masked LM alone (``BertForMaskedLM``) as sums over a micro-batch: ``{"mlm": Σ CE, "mlm_correct": hits}``."""
+
+    terms = ("mlm",)
+    unused_parameters = True  # BertModel's pooler takes no part in a masked-LM-only loss
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    @staticmethod
+    def counts(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"mlm": (batch["mlm_labels"] != IGNORE_INDEX).sum(), "tokens": batch["attention_mask"].sum()}
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return _mlm_sums(self.model, batch)[0]
+
+
+class ErnieTask:
+    """Chapter 09: character WordPiece on People's Daily; a third of the sentences each masked by
+    words, phrases or entities; ``BertForMaskedLM``; validation: blanked characters and whole words."""
+
+    LEVELS = ("word", "phrase", "entity")
+
+    def corpus(self, r: Recipe, seed: int, limit: int | None) -> Corpus:
+        from .data import load
+        from .data.chinese import char_units
+        from .data.ernie_inputs import encode_units, train_chinese_wordpiece
+        from .data.registry import data_dir
+        from .data.wordpiece import special_tokens
+        from .io import cached_tokenizer
+        from .models.ernie import fill_in_batches
+
+        pd = load("peoples-daily-1998")
+        rows = pd["train"] if r.data_limit is None else pd["train"].select(range(min(r.data_limit, len(pd["train"]))))
+        tok = cached_tokenizer(data_dir() / "wordpiece" / f"peoples-daily-{r.vocab_size}-{r.data_limit or 'all'}.json",
+                               lambda: train_chinese_wordpiece(rows["text"], vocab_size=r.vocab_size))
+        sp = special_tokens(tok)
+        if limit:
+            rows = rows.select(range(min(limit, len(rows))))
+        train = [encode_units(tok, x["words"], char_units(x["words"], self.LEVELS[i % 3], x["tags"]), max_len=r.seq_len)
+                 for i, x in enumerate(rows)]
+        valid_rows = pd["validation"].select(range(min(r.n_valid or len(pd["validation"]), len(pd["validation"]))))
+        valid = [encode_units(tok, x["words"], char_units(x["words"], "word"), max_len=r.seq_len) for x in valid_rows]
+        blanks = {kind: fill_in_batches(valid, kind, sp, batch_size=64, seed=0) for kind in ("char", "word")}
+        return Corpus(MaskedUnits(train, sp, tok.get_vocab_size(), r.seq_len, seed), blanks, tok)
+
+    def model(self, r: Recipe, vocab_size: int, extra: Mapping) -> tuple[nn.Module, nn.Module, dict]:
+        from .models.bert import BertConfig, BertForMaskedLM
+
+        cfg = BertConfig(**{**r.model_config, "vocab_size": vocab_size, "max_len": r.seq_len, **extra})
+        model = BertForMaskedLM(cfg)
+        return model, MaskedLMSums(model), cfg.to_dict()
+
+    def evaluate(self, r: Recipe, model: nn.Module, corpus: Corpus, device: torch.device) -> dict[str, float]:
+        from .models.ernie import fill_in_accuracy
+
+        return {f"{kind}_fill_in_acc": fill_in_accuracy(model, b) for kind, b in corpus.valid.items() if b}
+
+
+# --------------------------------------------------------------------------------------------
+# gpt: chapter 10 — byte-level BPE on WikiText-2, windows, next-token prediction
+# --------------------------------------------------------------------------------------------
+
+
+class TokenWindows(Dataset):
+    """Windows of ``seq_len`` tokens side by side (chapter 10's ``LMWindows``), with a no-op ``set_epoch``."""
+
+    def __init__(self, ids: torch.Tensor, seq_len: int):
+        from .data.lm import LMWindows
+
+        self.windows = LMWindows(ids, seq_len)
+
+    def set_epoch(self, epoch: int) -> None:  # windows draw nothing at random
+        pass
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.windows[i]
+
+    def collate(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
+        return {"input_ids": torch.stack([it["input_ids"] for it in items])}
 
 
 class CausalLMSums(nn.Module):
@@ -408,6 +550,7 @@ class CausalLMSums(nn.Module):
     (:func:`ptm_course.models.gpt.lm_loss` summed instead of averaged)."""
 
     terms = ("lm",)
+    unused_parameters = False
 
     def __init__(self, model: nn.Module):
         super().__init__()
@@ -426,43 +569,140 @@ class CausalLMSums(nn.Module):
                 "lm_correct": (logits.argmax(-1) == target).sum()}
 
 
+def _wikitext_ids(tok, split: str, n_chars: int | None = None, n_lines: int | None = None) -> torch.Tensor:
+    from .data import load
+
+    lines = load("wikitext-2")[split]["text"]
+    text = "".join(lines if n_lines is None else lines[:n_lines])
+    return torch.tensor(tok.encode(text if n_chars is None else text[:n_chars]).ids)
+
+
+class GPTTask:
+    """Chapter 10: byte-level BPE on WikiText-2, windows of the training text, ``GPT``; validation loss."""
+
+    def corpus(self, r: Recipe, seed: int, limit: int | None) -> Corpus:
+        from .data.bpe import wikitext_bpe
+
+        tok = wikitext_bpe(r.vocab_size, max_lines=r.tokenizer_lines)
+        train_ids = _wikitext_ids(tok, "train", n_lines=r.data_limit)
+        valid_ids = _wikitext_ids(tok, "validation", n_chars=r.n_valid)
+        return Corpus(TokenWindows(train_ids[: limit * r.seq_len] if limit else train_ids, r.seq_len), valid_ids, tok)
+
+    def model(self, r: Recipe, vocab_size: int, extra: Mapping) -> tuple[nn.Module, nn.Module, dict]:
+        from .models.gpt import GPT, GPTConfig
+
+        cfg = GPTConfig(**{**r.model_config, "vocab_size": vocab_size, "max_len": r.seq_len, **extra})
+        model = GPT(cfg)
+        return model, CausalLMSums(model), cfg.to_dict()
+
+    def evaluate(self, r: Recipe, model: nn.Module, corpus: Corpus, device: torch.device) -> dict[str, float]:
+        from .metrics import causal_lm_nll
+
+        nll, n = causal_lm_nll(model, corpus.valid, r.seq_len)
+        return {"loss": nll / n}
+
+
+# --------------------------------------------------------------------------------------------
+# xlnet: chapter 11 — the same windows, one factorisation order per window, its last T/K predicted
+# --------------------------------------------------------------------------------------------
+
+
+class PermutedWindows(_PerExample):
+    """Windows of the token stream, each with an order drawn from ``(seed, epoch, index)``
+    (:func:`ptm_course.models.xlnet.permutation_batch`, ``K = 6``: the last T // 6 of the order predicted)."""
+
+    K = 6
+
+    def __init__(self, ids: torch.Tensor, seq_len: int, seed: int):
+        from .data.lm import LMWindows
+
+        self.windows, self.seed, self.epoch = LMWindows(ids, seq_len), seed, 0
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int) -> dict:
+        from .models.xlnet import permutation_batch
+
+        b = permutation_batch(self.windows[i]["input_ids"][None], K=self.K, generator=self.generator(i))
+        return {k: b[k] for k in ("input_ids", "perm_mask", "target_mapping", "labels")}
+
+    def collate(self, items: Sequence[dict]) -> dict[str, torch.Tensor]:
+        return {k: torch.cat([it[k] for it in items]) for k in items[0]}
+
+
+class PermutationLMSums(nn.Module):
+    """XLNet's permutation LM as sums over a micro-batch: ``{"plm": Σ CE, "plm_correct": hits}``
+    (:func:`ptm_course.models.xlnet.xlnet_loss` summed instead of averaged)."""
+
+    terms = ("plm",)
+    unused_parameters = True  # the segment terms take no part without segments
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    @staticmethod
+    def counts(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"plm": torch.tensor(batch["labels"].numel()), "tokens": torch.tensor(batch["input_ids"].numel())}
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        logits, _ = self.model(batch["input_ids"], batch["perm_mask"], batch["target_mapping"])  # (B, n, V)
+        labels = batch["labels"]
+        return {"plm": F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), reduction="sum"),
+                "plm_correct": (logits.argmax(-1) == labels).sum()}
+
+
+class XLNetTask:
+    """Chapter 11: byte-level BPE on WikiText-2, windows of 64 tokens, ``XLNetLMHeadModel``; validation:
+    the permutation-LM loss on the first validation windows with fixed orders."""
+
+    def corpus(self, r: Recipe, seed: int, limit: int | None) -> Corpus:
+        from .data.bpe import wikitext_bpe
+
+        tok = wikitext_bpe(r.vocab_size, max_lines=r.tokenizer_lines)
+        train_ids = _wikitext_ids(tok, "train", n_chars=r.data_limit)
+        valid = PermutedWindows(_wikitext_ids(tok, "validation", n_chars=r.n_valid), r.seq_len, seed=seed + 1)
+        n = min(len(valid), 256)
+        valid_batches = [valid.collate([valid[i] for i in range(s, min(s + 64, n))]) for s in range(0, n, 64)]
+        train = PermutedWindows(train_ids[: limit * r.seq_len] if limit else train_ids, r.seq_len, seed)
+        return Corpus(train, valid_batches, tok)
+
+    def model(self, r: Recipe, vocab_size: int, extra: Mapping) -> tuple[nn.Module, nn.Module, dict]:
+        from .models.xlnet import XLNetConfig, XLNetLMHeadModel
+
+        cfg = XLNetConfig(**{**r.model_config, "vocab_size": vocab_size, **extra})
+        model = XLNetLMHeadModel(cfg)
+        return model, PermutationLMSums(model), cfg.to_dict()
+
+    def evaluate(self, r: Recipe, model: nn.Module, corpus: Corpus, device: torch.device) -> dict[str, float]:
+        from .models.xlnet import xlnet_loss
+
+        losses = [float(xlnet_loss(model, {k: t.to(device) for k, t in b.items()})[0]) for b in corpus.valid]
+        return {"plm_loss": sum(losses) / max(1, len(losses))}
+
+
+TASKS = {"bert": BertTask(), "ernie": ErnieTask(), "gpt": GPTTask(), "xlnet": XLNetTask()}
+
+
+def build_corpus(r: Recipe, seed: int, limit: int | None = None) -> Corpus:
+    """The chapter's data for recipe ``r``; ``limit`` keeps only the first training examples (quick runs)."""
+    return TASKS[r.model].corpus(r, seed, limit)
+
+
 def build_model(r: Recipe, vocab_size: int, dropout: float | None = None) -> tuple[nn.Module, nn.Module, dict]:
     """(model, its objective, its config as a dict) for recipe ``r``; ``dropout`` overrides the recipe's."""
     extra = {} if dropout is None else {"dropout": dropout, "attn_dropout": dropout}
-    if r.model == "bert":
-        from .models.bert import BertConfig, BertForPreTraining
-
-        cfg = BertConfig(**{**r.model_config, "vocab_size": vocab_size, "max_len": r.seq_len, **extra})
-        model = BertForPreTraining(cfg)
-        return model, BertPretrainingSums(model), cfg.to_dict()
-    from .models.gpt import GPT, GPTConfig
-
-    cfg = GPTConfig(**{**r.model_config, "vocab_size": vocab_size, "max_len": r.seq_len, **extra})
-    model = GPT(cfg)
-    return model, CausalLMSums(model), cfg.to_dict()
+    return TASKS[r.model].model(r, vocab_size, extra)
 
 
 def _evaluate(r: Recipe, model: nn.Module, corpus: Corpus, device: torch.device) -> dict[str, float]:
-    """Validation: BERT on the held-out pairs with fixed masks; GPT's loss on the validation text."""
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        if r.model == "bert":
-            from .models.bert import pretraining_loss
-
-            sums: dict[str, float] = {}
-            for b in corpus.valid:
-                loss, metrics = pretraining_loss(model, {k: t.to(device) for k, t in b.items()})
-                for k, v in {"loss": loss, **metrics}.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) / len(corpus.valid)
-            out = sums
-        else:
-            from .metrics import causal_lm_nll
-
-            nll, n = causal_lm_nll(model, corpus.valid, r.seq_len)
-            out = {"loss": nll / n}
+        out = TASKS[r.model].evaluate(r, model, corpus, device)
     model.train(was_training)
-    return {f"valid_{k}": round(v, 5) for k, v in out.items()}
+    return {f"valid_{k}": round(float(v), 5) for k, v in out.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -594,7 +834,8 @@ def run(s: Settings, corpus: Corpus | None = None) -> dict:
         if world.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            wrapped = DDP(objective, device_ids=[world.device.index] if world.device.type == "cuda" else None)
+            wrapped = DDP(objective, device_ids=[world.device.index] if world.device.type == "cuda" else None,
+                          find_unused_parameters=objective.unused_parameters)
         forward = torch.compile(wrapped) if s.compile else wrapped
 
         _log(world, f"pre-training {r.model} ({r.preset} recipe): {count_params(model) / 1e6:.2f} M parameters, "
@@ -715,7 +956,8 @@ def run(s: Settings, corpus: Corpus | None = None) -> dict:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The command's arguments (shared by ``python -m ptm_course.pretrain`` and ``ptm-course pretrain``)."""
-    p.add_argument("model", choices=sorted({m for m, _ in RECIPES}), help="bert (chapter 07) or gpt (chapter 10)")
+    p.add_argument("model", choices=sorted({m for m, _ in RECIPES}),
+                   help="bert (chapter 07), ernie (09), gpt (10) or xlnet (11)")
     p.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: PTM_PRESET, else gpu with CUDA, cpu without)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/pretrain-MODEL-PRESET)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")

@@ -18,10 +18,12 @@ import torch
 from safetensors.torch import load_file
 
 from ptm_course.data.masking import SpecialTokens
-from ptm_course.models.bert import BertConfig, BertForPreTraining, pretraining_loss
+from ptm_course.models.bert import BertConfig, BertForMaskedLM, BertForPreTraining, mlm_loss, pretraining_loss
 from ptm_course.models.gpt import GPT, GPTConfig, lm_loss
-from ptm_course.pretrain import (BertPretrainingSums, CausalLMSums, Corpus, MaskedPairs, PretrainError, Settings, World,
-                                 _check_launch, main, recipe, run, step_batches)
+from ptm_course.models.xlnet import XLNetConfig, XLNetLMHeadModel, xlnet_loss
+from ptm_course.pretrain import (BertPretrainingSums, CausalLMSums, Corpus, MaskedLMSums, MaskedPairs, PermutationLMSums,
+                                 PermutedWindows, PretrainError, Settings, World, _check_launch, main, recipe, run,
+                                 step_batches)
 
 SP = SpecialTokens(pad=0, unk=1, cls=2, sep=3, mask=4)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
@@ -86,6 +88,32 @@ def test_the_sums_divided_by_their_counts_are_the_chapters_losses():
     assert c["lm"] == 3 * 15 and c["tokens"] == 48
     torch.testing.assert_close(s["lm"] / c["lm"], loss)
     torch.testing.assert_close(s["lm_correct"] / c["lm"], metrics["acc"])
+
+    mlm = BertForMaskedLM(BertConfig.tiny(vocab_size=50, max_len=16)).eval()
+    no_positions = {k: v for k, v in batch.items() if k != "mlm_positions"}  # whole-unit masking's path
+    for b in (batch, no_positions):
+        s, c = MaskedLMSums(mlm)(b), MaskedLMSums.counts(b)
+        loss, metrics = mlm_loss(mlm, b)
+        torch.testing.assert_close(s["mlm"] / c["mlm"], loss)
+        torch.testing.assert_close(s["mlm_correct"] / c["mlm"], metrics["mlm_acc"])
+
+    xl = XLNetLMHeadModel(XLNetConfig.tiny(vocab_size=50)).eval()
+    windows = PermutedWindows(torch.randint(0, 50, (200,)), 24, seed=0)
+    b = windows.collate([windows[i] for i in range(4)])
+    s, c = PermutationLMSums(xl)(b), PermutationLMSums.counts(b)
+    loss, metrics = xlnet_loss(xl, b)
+    assert c["plm"] == 4 * (24 // 6)
+    torch.testing.assert_close(s["plm"] / c["plm"], loss)
+    torch.testing.assert_close(s["plm_correct"] / c["plm"], metrics["acc"])
+
+
+def test_xlnet_orders_depend_on_seed_epoch_and_index_only():
+    a = PermutedWindows(torch.arange(300), 24, seed=2)
+    first = [a[i]["perm_mask"] for i in range(5)]
+    torch.manual_seed(9)
+    assert all(torch.equal(x, PermutedWindows(torch.arange(300), 24, seed=2)[i]["perm_mask"]) for i, x in enumerate(first))
+    a.set_epoch(1)
+    assert any(not torch.equal(x, a[i]["perm_mask"]) for i, x in enumerate(first))
 
 
 def test_masks_depend_on_seed_epoch_and_index_only():
@@ -193,6 +221,13 @@ def test_the_recipes_are_the_notebooks_sizes():
     assert (g.vocab_size, g.seq_len, g.global_batch, g.steps, g.lr) == (4096, 128, 16, 1171, 2e-3)
     text = Path(__file__).resolve().parents[1].joinpath("notebooks", "10_gpt.py").read_text(encoding="utf-8")
     assert "VOCAB = ctx.pick(smoke=1024, cpu=4096, gpu=8192)" in text and "cpu=2_400_000" in text
+    # chapter 09 (knowledge masking) and chapter 11 (XLNet beside BERT)
+    e, x = recipe("ernie", "cpu"), recipe("xlnet", "cpu")
+    assert (e.seq_len, e.global_batch, e.steps, e.lr) == (48, 64, 2500, 2e-3)
+    assert (x.vocab_size, x.seq_len, x.global_batch, x.steps, x.lr) == (4096, 64, 16, 1000, 1e-3)
+    nb = Path(__file__).resolve().parents[1] / "notebooks"
+    assert "STEPS = ctx.pick(smoke=30, cpu=2500, gpu=8000)" in (nb / "09_ernie.py").read_text(encoding="utf-8")
+    assert "SEQ, PT_STEPS = 64, ctx.pick(smoke=30, cpu=1000, gpu=6000)" in (nb / "11_transformer_xl_xlnet.py").read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +235,7 @@ def test_the_recipes_are_the_notebooks_sizes():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["bert", "gpt"])
+@pytest.mark.parametrize("model", ["bert", "ernie", "gpt", "xlnet"])
 def test_two_processes_equal_one_with_the_same_global_batch(model, tmp_path):
     # dropout off: with dropout each process draws its own masks (same distribution, other numbers)
     ok(one_process(model, *QUICK, "--dropout", "0", "--out", str(tmp_path / "one")))
