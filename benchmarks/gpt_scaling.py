@@ -7,9 +7,7 @@ the same WikiText-2 tokens, validation loss against size and against training FL
 Every size sees the same ``--tokens`` training tokens (windows of 128 from the course's byte-level
 BPE, 4,096 tokens, trained on WikiText-2's train split), batch 16, AdamW with lr ``--lr`` (2e-3)
 for every size, 5 % warm-up, cosine decay to 10 %, weight decay 0.1. The sizes grow in width up
-to d_model 128, then in depth: in a first sweep, a 4-layer model of width 192 at the same rate
-trained worse than the width-128 one (and a rate scaled as 1/width, the μP rule for Adam, left
-every size near the same loss at this short schedule). The validation loss (nats per token) is measured
+to d_model 128, then in depth (why: benchmarks/README.md). The validation loss (nats per token) is measured
 on the first ``--valid-tokens`` tokens of the validation split, six times during training.
 Writes ``benchmarks/results/gpt_scaling_cpu.json``: the runs, their loss curves (tokens, FLOPs,
 loss) and the power law L(N) = a·N^(−α) fitted to the final losses.
