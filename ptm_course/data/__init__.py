@@ -14,10 +14,6 @@ from .registry import (
     prepare,
     verify,
 )
-from . import sets_bert  # noqa: F401  (registers BERT chapters' data)
-from . import sets_ernie  # noqa: F401  (registers the ERNIE chapter's data)
-from . import sets_gpt  # noqa: F401  (registers the GPT chapter's data)
-from . import sets_llm  # noqa: F401  (registers the Llama chapter's data)
 from .vocab import Vocab, wikitext_tokens, word_tokenize
 
 __all__ = [

