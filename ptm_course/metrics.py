@@ -1,4 +1,4 @@
-"""Metrics shared by the chapters.
+"""Metrics shared by the chapters: perplexity and bits per character, entity F1, SQuAD exact match and F1.
 
     >>> import math
     >>> round(perplexity(math.log(50.0)), 6)
@@ -7,12 +7,15 @@
 
 from __future__ import annotations
 
+import collections
 import math
+import re
+import string
 
 import torch
 from torch.nn import functional as F
 
-__all__ = ["bio_spans", "bits_per_character", "causal_lm_nll", "entity_f1", "lm_mean_nll", "perplexity"]
+__all__ = ["bio_spans", "bits_per_character", "causal_lm_nll", "entity_f1", "lm_mean_nll", "perplexity", "squad_em_f1"]
 
 
 def perplexity(mean_nll: float | torch.Tensor) -> float:
@@ -128,3 +131,43 @@ def entity_f1(gold: list[list[str]], pred: list[list[str]]) -> dict[str, float]:
     recall = tp / n_gold if n_gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"precision": precision, "recall": recall, "f1": f1}
+
+
+# SQuAD: exact match and token F1 (chapter 08, case 4)
+
+
+def _normalize_answer(s: str) -> str:
+    """Lower-case, drop punctuation and the articles a/an/the, squeeze white space."""
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def squad_em_f1(prediction: str, gold_answers: list[str] | str) -> tuple[float, float]:
+    """Exact match and token F1 of one prediction against its gold answers (max over answers).
+
+    >>> squad_em_f1("the Eiffel Tower", ["Eiffel Tower"])
+    (1.0, 1.0)
+    >>> squad_em_f1("Eiffel", ["Eiffel Tower"])
+    (0.0, 0.6666666666666666)
+    """
+    if isinstance(gold_answers, str):
+        gold_answers = [gold_answers]
+    if not gold_answers:
+        raise ValueError("no gold answers given")
+    pred = _normalize_answer(prediction)
+    em = max(float(pred == _normalize_answer(g)) for g in gold_answers)
+
+    def f1(g: str) -> float:
+        p_tok, g_tok = pred.split(), _normalize_answer(g).split()
+        common = collections.Counter(p_tok) & collections.Counter(g_tok)
+        same = sum(common.values())
+        if not p_tok or not g_tok:
+            return float(p_tok == g_tok)
+        if same == 0:
+            return 0.0
+        precision, recall = same / len(p_tok), same / len(g_tok)
+        return 2 * precision * recall / (precision + recall)
+
+    return em, max(f1(g) for g in gold_answers)

@@ -20,9 +20,9 @@ from ptm_course.models.bert import (
     pretraining_loss,
     qa_loss,
     sequence_classification_loss,
-    squad_em_f1,
     token_classification_loss,
 )
+from ptm_course.metrics import squad_em_f1
 from ptm_course.models.transformer import (
     LayerNorm,
     MultiHeadAttention,

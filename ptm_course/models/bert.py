@@ -18,7 +18,7 @@ The pieces, top to bottom:
   :class:`BertForSequenceClassification` (cases 1 and 3: one sentence or a pair → a class),
   :class:`BertForTokenClassification` (case 2: a class per token),
   :class:`BertForQuestionAnswering` (case 4: start/end logits of the answer span),
-  with :func:`best_span` and :func:`squad_em_f1` to decode and score the answers.
+  with :func:`best_span` and :func:`ptm_course.metrics.squad_em_f1` to decode and score the answers.
 
 Module and parameter names mirror Hugging Face's ``modeling_bert`` so that
 :mod:`ptm_course.models.hf_loading` can map checkpoints with a short, readable table.
@@ -29,9 +29,6 @@ of the task (``mlm_labels`` with −100 on unmasked tokens, ``nsp_labels``, ``la
 
 from __future__ import annotations
 
-import collections
-import re
-import string
 from dataclasses import asdict, dataclass, fields
 from typing import Mapping
 
@@ -60,7 +57,6 @@ __all__ = [
     "pretraining_loss",
     "qa_loss",
     "sequence_classification_loss",
-    "squad_em_f1",
     "token_classification_loss",
 ]
 
@@ -526,40 +522,3 @@ def best_span(start_logits: torch.Tensor, end_logits: torch.Tensor, allowed: tor
 # --------------------------------------------------------------------------------------------
 # SQuAD metrics (the official v1.1 evaluation script's normalisation)
 # --------------------------------------------------------------------------------------------
-
-
-def _normalize_answer(s: str) -> str:
-    """Lower-case, drop punctuation and the articles a/an/the, squeeze white space."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def squad_em_f1(prediction: str, gold_answers: list[str] | str) -> tuple[float, float]:
-    """Exact match and token F1 of one prediction against its gold answers (max over answers).
-
-    >>> squad_em_f1("the Eiffel Tower", ["Eiffel Tower"])
-    (1.0, 1.0)
-    >>> squad_em_f1("Eiffel", ["Eiffel Tower"])
-    (0.0, 0.6666666666666666)
-    """
-    if isinstance(gold_answers, str):
-        gold_answers = [gold_answers]
-    if not gold_answers:
-        raise ValueError("no gold answers given")
-    pred = _normalize_answer(prediction)
-    em = max(float(pred == _normalize_answer(g)) for g in gold_answers)
-
-    def f1(g: str) -> float:
-        p_tok, g_tok = pred.split(), _normalize_answer(g).split()
-        common = collections.Counter(p_tok) & collections.Counter(g_tok)
-        same = sum(common.values())
-        if not p_tok or not g_tok:
-            return float(p_tok == g_tok)
-        if same == 0:
-            return 0.0
-        precision, recall = same / len(p_tok), same / len(g_tok)
-        return 2 * precision * recall / (precision + recall)
-
-    return em, max(f1(g) for g in gold_answers)
