@@ -16,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import statistics
+import time
 from dataclasses import dataclass
-from typing import Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -31,6 +33,7 @@ __all__ = [
     "get_device",
     "get_preset",
     "grad_scaler",
+    "median_seconds",
     "set_seed",
 ]
 
@@ -229,3 +232,37 @@ def iter_chunks(n: int, size: int) -> Iterator[slice]:
         raise ValueError(f"chunk size must be positive, got {size}")
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
+
+
+# --------------------------------------------------------------------------------------------
+# Timing that holds on a busy laptop
+# --------------------------------------------------------------------------------------------
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 21, warmup: int = 2, threads: int | None = 1) -> float:
+    """The median wall time of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed ones.
+
+    ``threads``: torch's CPU thread count while timing (restored after); one thread keeps small
+    operations from paying for thread start-up and from fighting other programs for cores, so
+    that comparisons made in one run hold on a loaded machine. ``None`` leaves it as it is. On a
+    GPU, synchronise inside ``fn`` (kernels run asynchronously).
+
+    >>> median_seconds(lambda: sum(range(1000)), repeats=3) > 0
+    True
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be ≥ 1 and warmup ≥ 0, got {repeats} and {warmup}")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    return statistics.median(times)

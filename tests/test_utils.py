@@ -99,3 +99,25 @@ def test_count_params_counts_tied_weights_once():
     assert count_params(model) == 40
     emb.weight.requires_grad_(False)
     assert count_params(model, trainable_only=True) == 0
+
+
+def test_median_seconds_takes_the_median_on_one_thread_and_restores_threads():
+    import time as _time
+
+    from ptm_course.utils import median_seconds
+
+    before = torch.get_num_threads()
+    seen, calls = [], []
+    delays = iter([0.0, 0.0, 0.05, 0.001, 0.001])  # 2 warm-ups, then one slow outlier among 3 timed calls
+
+    def fn():
+        seen.append(torch.get_num_threads())
+        calls.append(1)
+        _time.sleep(next(delays))
+
+    t = median_seconds(fn, repeats=3, warmup=2)
+    assert len(calls) == 5 and set(seen) == {1}
+    assert 0.001 <= t < 0.02  # the outlier does not move the median
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="repeats must be"):
+        median_seconds(fn, repeats=0)
