@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -72,7 +72,7 @@ from ptm_course.grading import check, summary
 def build_vocab(sentences, min_count):
     """The vocabulary as a list: "<unk>", then the tokens seen >= min_count times, most frequent first."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: count with Counter, keep counts >= min_count, sort by -count (Python's sort is stable)")
+    raise NotImplementedError("Hint: count how often each token occurs, keep those seen at least min_count times, and order them from the most to the least frequent, ties in order of first appearance, after '<unk>'")
 
 
 # %%
@@ -95,7 +95,7 @@ check("00.vocab", build_vocab)
 def bigram_counts(tokens):
     """How often each adjacent pair (previous, next) occurs in the token list."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: the adjacent pairs are zip(tokens, tokens[1:])")
+    raise NotImplementedError("Hint: every position except the last starts one pair (previous token, next token); count how often each pair occurs")
 
 
 # %%
@@ -121,7 +121,7 @@ check("00.bigrams", bigram_counts)
 def perplexity(log_probs):
     """exp(-mean(log_probs)) for natural-log token probabilities (a list or a 1-D tensor)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: perplexity = exp(-mean(log_probs)); never multiply the probabilities themselves")
+    raise NotImplementedError("Hint: perplexity is e to the power of the average negative log-probability per token; stay in log space, since the product of many probabilities underflows to 0")
 
 
 # %%

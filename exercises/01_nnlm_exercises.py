@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -69,7 +69,7 @@ from ptm_course.grading import check, summary
 def nnlm_logits(x, C, H, d, U, b, W=None):
     """y = b + W·x + U·tanh(d + H·x) for a batch of contexts; returns (B, V) logits."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: e = C[x].reshape(x.size(0), -1) is the concatenated context; y = tanh(e @ H.T + d) @ U.T + b")
+    raise NotImplementedError("Hint: look up each context word's vector in the one shared matrix C and concatenate them, oldest word first; the logits are the output bias plus U times the tanh of (H times that concatenation plus d), plus W times the concatenation when there are direct connections")
 
 
 # %%
@@ -91,7 +91,7 @@ check("01.forward", nnlm_logits)
 def window_perplexity(logits, targets):
     """exp(mean cross-entropy of the targets under softmax(logits))."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: logp = torch.log_softmax(logits, dim=-1); take logp[torch.arange(B), targets], average, negate, exp")
+    raise NotImplementedError("Hint: turn each row of logits into log-probabilities in a numerically stable way, take the log-probability of each row's target word, average over the batch, negate, and exponentiate")
 
 
 # %%
@@ -110,7 +110,7 @@ check("01.perplexity", window_perplexity)
 def nnlm_num_params(vocab_size, context, d_emb, d_hidden, direct=True):
     """Number of parameters of C, H, d, U, b (and W when direct)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: C: V·m, H: h·(n−1)·m, d: h, U: V·h, b: V, W: V·(n−1)·m; add them up")
+    raise NotImplementedError("Hint: count the entries of every parameter tensor of the model from its shape — the shared embedding table, the hidden layer and its bias, the output layer and its bias, and the direct connections only when they are present — and add them up")
 
 
 # %%

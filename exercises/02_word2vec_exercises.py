@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -20,7 +20,8 @@
 # Chapter 02 trained word2vec with the package's tables and losses. Here you write them
 # yourself: the Huffman tree of hierarchical softmax, the probability of keeping a frequent
 # word (subsampling), the unigram^0.75 distribution the negatives are drawn from, and the
-# negative-sampling loss. Then one open question on the two ways of avoiding the full softmax.
+# negative-sampling loss and its gradients. Then one open question on the two ways of avoiding the
+# full softmax.
 #
 # **How this notebook works**
 #
@@ -30,7 +31,7 @@
 # 3. Run the `check(...)` cell under it: it prints which tests pass, a hint, and your points.
 # 4. The last cell prints your score. Before you hand in, restart the kernel and run all cells.
 #
-# Points: 4 + 4 + 3 + 4 checked automatically, and 4 for the open question, graded by your
+# Points: 4 + 4 + 3 + 4 + 4 checked automatically, and 4 for the open question, graded by your
 # instructor.
 
 # %%
@@ -77,7 +78,7 @@ from ptm_course.grading import check, summary
 def huffman_codes(counts):
     """(codes, points): each word's 0/1 path from the root and the inner nodes on it (root first)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: class Node with __lt__ comparing counts; heapq.heapify the leaves; V − 1 merges; then walk down from heap[0]")
+    raise NotImplementedError("Hint: repeatedly merge the two rarest nodes into a new inner node, numbered in merge order, until one root is left; then walk from the root to every leaf, writing 0 for a step to the first-merged child and 1 for the other")
 
 
 # %%
@@ -105,7 +106,9 @@ except NotImplementedError:
 #
 # $$\text{keep}(w) = \min\Big(1,\ \Big(\sqrt{\frac{c_w}{t}} + 1\Big)\cdot\frac{t}{c_w}\Big).$$
 #
-# (The paper writes 1 − √(t/f); the code's formula keeps a little more.) `sample = 0` switches
+# (The paper *discards* an occurrence with probability 1 − √(s/f), where f = c_w/N is the word's
+# frequency, i.e. it keeps it with probability √(s/f) = √(t/c_w); the code's keep(w) = √(t/c_w) + t/c_w
+# keeps a little more.) `sample = 0` switches
 # subsampling off. Write `keep_prob(counts, sample)` returning one probability per word (a list,
 # NumPy array or tensor).
 
@@ -113,7 +116,7 @@ except NotImplementedError:
 def keep_prob(counts, sample):
     """word2vec.c's probability of keeping each occurrence of each word."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: t = sample * sum(counts); keep = (math.sqrt(c / t) + 1) * t / c, then min(keep, 1.0)")
+    raise NotImplementedError("Hint: with t the threshold sample times the total count, a word of count c is kept with probability (square root of c over t, plus one) times t over c, never more than 1; sample 0 keeps every word")
 
 
 # %%
@@ -135,7 +138,7 @@ check("02.keep", keep_prob)
 def noise_distribution(counts, power=0.75):
     """P(w) ∝ count(w) ** power, normalised to sum to 1."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: weights = [c ** power for c in counts]; divide each by sum(weights)")
+    raise NotImplementedError("Hint: raise every count to the given power, then divide each result by the sum of all of them so that the probabilities add up to 1")
 
 
 # %%
@@ -168,14 +171,42 @@ except NotImplementedError:
 def ns_loss(h, v_pos, v_neg):
     """Per-example negative-sampling loss, shape (B,)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: pos = F.logsigmoid((h * v_pos).sum(-1)); neg = F.logsigmoid(-(v_neg @ h.unsqueeze(-1)).squeeze(-1)); return -(pos + neg.sum(-1))")
+    raise NotImplementedError("Hint: per example: the log-sigmoid of the true word's score (its dot product with h) plus, summed over the K negatives, the log-sigmoid of minus each negative's score; the loss is minus that total, computed with a log-sigmoid that stays finite for large scores")
 
 
 # %%
 check("02.ns_loss", ns_loss)
 
+
 # %% [markdown]
-# ## 5. Open question: hierarchical softmax or negative sampling? (4 points, graded by your instructor)
+# ## 5. The gradients by hand (4 points)
+#
+# word2vec.c never calls autograd: it applies the gradient of ℓ directly. Derive it. Write
+# s_o = v_o·h for the true word's score and s_k = v_k·h for the negatives', and use
+# σ′(x) = σ(x)(1 − σ(x)) and σ(−x) = 1 − σ(x). Then find
+#
+# - ∂ℓ/∂v_o, the gradient for the true context word's output vector,
+# - ∂ℓ/∂v_k, the gradient for each negative's output vector,
+# - ∂ℓ/∂h, the gradient for the centre vector (it appears in all 1 + K scores).
+#
+# Write `ns_grads(h, v_pos, v_neg)` returning the tuple `(grad_h, grad_pos, grad_neg)` with the
+# shapes of `h` (B, d), `v_pos` (B, d) and `v_neg` (B, K, d): each example's gradients of its own
+# loss, computed by your formulas, without autograd. The check compares them with autograd. (In
+# word2vec.c's update, g = α·(label − σ(s)) is minus the learning rate times the derivative of ℓ
+# with respect to the score s.)
+
+# %%
+def ns_grads(h, v_pos, v_neg):
+    """(∂ℓ/∂h, ∂ℓ/∂v_pos, ∂ℓ/∂v_neg) of the per-example negative-sampling loss, by hand."""
+    # YOUR CODE HERE
+    raise NotImplementedError("Hint: differentiate each term with respect to its score first: minus log σ of a score has derivative σ(score) − 1, minus log σ of minus a score has derivative σ(score); then the chain rule through a dot product multiplies by the other vector, and h collects one such term from every score")
+
+
+# %%
+check("02.ns_grads", ns_grads)
+
+# %% [markdown]
+# ## 6. Open question: hierarchical softmax or negative sampling? (4 points, graded by your instructor)
 #
 # In 4 to 8 sentences, written into `reflection`:
 #

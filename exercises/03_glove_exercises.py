@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -65,7 +65,7 @@ from ptm_course.grading import check, summary
 def weight_fn(x, x_max=100.0, alpha=0.75):
     """GloVe's f(x), element-wise."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))")
+    raise NotImplementedError("Hint: below x_max the weight is x divided by x_max, raised to the power alpha; from x_max on it is exactly 1; apply this to every element of the tensor")
 
 
 # %%
@@ -98,7 +98,7 @@ check("03.weight", weight_fn)
 def glove_update(params, i, j, x_ij, eta=0.05, x_max=100.0, alpha=0.75, grad_clip=100.0):
     """One in-place AdaGrad step of GloVe on record (i, j, x_ij); returns ½·f·diff²."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: wi, wj = params[\"W\"][i].clone(), params[\"W_ctx\"][j].clone(); diff = wi @ wj + b_i + b̃_j − log(x_ij); fdiff = f(x)·diff; ...")
+    raise NotImplementedError("Hint: the error is the word and context vectors' dot product plus both biases minus log x_ij, weighted by f(x_ij); each vector steps by eta times that weighted error times the other vector (both computed from the old values, each component clipped), divided by the square root of its running sum G, which then grows by the squared step; the biases step by the weighted error alone")
 
 
 # %%
@@ -121,7 +121,7 @@ check("03.adagrad", glove_update)
 def cooccurrence_counts(sentences, vocab_size, window):
     """Symmetric, 1/distance-weighted co-occurrence counts within each sentence."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: for each sentence, for t, for k in 1..window with t + k < len: add 1/k to X[w_t, w_t+k] and X[w_t+k, w_t]")
+    raise NotImplementedError("Hint: inside each sentence, every pair of words at distance k between 1 and window adds 1/k to the cell of the pair in both orders; pairs never cross a sentence boundary")
 
 
 # %%

@@ -29,6 +29,8 @@
 # > *The notes:* Pre-trained Models. PTMs两大范式 (the two paradigms of PTMs):
 # > 1. 浅层次嵌入 (shallow, non-contextual embeddings) — NNLM, Word2Vec, GloVe;
 # > 2. 预训练编码器 (pre-trained encoders, contextual embeddings), which 解决一词多义 (solve polysemy).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
@@ -328,14 +330,14 @@ pd.DataFrame({"validation perplexity": results}).round(1)
 
 # %% [markdown]
 # With the `cpu` preset (the full 2.08 M training tokens and 216 k validation tokens,
-# vocabulary 33,278) the counted models give these validation perplexities: unigram 983.0,
-# add-1 bigram 2,087.6, add-0.01 bigram 554.1, interpolated bigram (λ = 0.7) 331.9 — the
-# baseline that chapter 01's NNLM and chapter 05's LSTM set out to beat. They are exact
+# vocabulary 33,278) the counted models line up as the table shows: add-1 smoothing gives so much
+# mass to unseen pairs that the bigram model falls behind even the unigram model, a small
+# constant (0.01) puts it ahead, and interpolation with the unigram model is best — the
+# baseline that chapter 01's NNLM and chapter 05's LSTM set out to beat. These numbers are exact
 # (counting has no randomness). The neural bigram (d = 64, 800 steps of 512 pairs, about a fifth
-# of one pass over the text) reached 467.6, its loss falling from 10.41 to 6.33 nats: between
-# the unigram and the counted bigram, and still improving when it stopped — with one previous
-# word as input, counting and smoothing are hard to beat. Reproduce all of them (about 6 minutes
-# on 2 CPU cores) with
+# of one pass over the text) lands between the unigram and the counted bigram, still improving
+# when it stops — with one previous word as input, counting and smoothing are hard to beat.
+# Reproduce them (a few minutes on 2 CPU cores) with
 # `PTM_PRESET=cpu jupyter nbconvert --to notebook --execute notebooks/00_overview.ipynb --output-dir /tmp`.
 # The exact figures of your run are in the table above (the `smoke` preset uses a sliver of
 # the data, so its numbers differ).

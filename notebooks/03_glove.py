@@ -18,7 +18,7 @@
 #
 # **The notes' row** (shallow, non-contextual embeddings, 浅层次嵌入):
 #
-# | 词嵌入 | 训练目标 | 预料范围 | 特点 |
+# | 词嵌入 | 训练目标 | 语料范围 | 特点 |
 # |---|---|---|---|
 # | Glove | 非语言模型(词共现矩阵) | 全局语料 | 全局语料构建词共现矩阵后进行高效矩阵分解算法 |
 #
@@ -33,6 +33,8 @@
 #    reference C code does it;
 # 3. train GloVe on WikiText-2 and compare it with word2vec on the same corpus: quality and cost —
 #    the "local window vs global matrix" column of the notes' table, measured.
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
@@ -66,6 +68,7 @@ from ptm_course.embeddings import (
     wikitext_sentences,
 )
 from ptm_course.embeddings.word2vec import encode_corpus
+from ptm_course.notebook import record
 
 MAX_LINES = ctx.pick(smoke=4_000, cpu=None, gpu=None)  # None = all of WikiText-2 train
 WINDOW = ctx.pick(smoke=5, cpu=10, gpu=15)  # glove.c's default is 15; 10 is cheaper on a CPU
@@ -127,6 +130,23 @@ print(f"{corpus.raw_words:,} words, vocabulary {V:,}; X built in {count_seconds:
 print(f"non-zero cells: {X.nnz:,} of {V * V:,} ({X.nnz / V / V:.2%}); sparse size {(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 1e6:.0f} MB "
       f"vs {V * V * 8 / 1e9:.1f} GB dense")
 assert abs(X - X.T).max() < 1e-9  # symmetric window
+
+# %% [markdown]
+# How big does X get as the corpus grows? Every new stretch of text repeats many pairs already
+# counted, so the number of distinct pairs (the non-zero cells) grows more slowly than the corpus —
+# but it does not stop growing: rare words keep bringing new partners. The GloVe paper estimates
+# $|X| \propto |C|^{0.8}$ for its corpora. Measured on prefixes of this corpus, with the exponent
+# fitted on a log-log scale:
+
+# %%
+sizes = [len(corpus.ids) // 2**k for k in range(5, -1, -1)]  # 1/32, 1/16, ..., all of it
+distinct = [cooccurrence_matrix(corpus.ids[:n], corpus.sentence[:n], V, window=WINDOW).nnz for n in sizes]
+for n, nnz in zip(sizes, distinct):
+    print(f"{n:>10,d} words: {nnz:>11,d} distinct pairs ({nnz / n:.2f} per word)")
+exponent = record("cooccurrence_growth_exponent", float(np.polyfit(np.log(sizes), np.log(distinct), 1)[0]))
+print(f"distinct pairs ∝ words^{exponent:.2f}")
+assert all(a < b for a, b in zip(distinct, distinct[1:]))  # still growing: no saturation
+assert 0.5 < exponent < 1.0  # ... but sublinearly
 
 # %%
 def top_contexts(word: str, k: int = 8) -> str:
@@ -194,8 +214,9 @@ assert torch.allclose(G[0], 1 + t_i**2)  # the running sum grew by the squared s
 # %% [markdown]
 # ## 4. Training GloVe on WikiText-2
 #
-# Each epoch visits every non-zero cell once, in a new random order, in batches of 4,096 records
-# (glove.c visits them one at a time on several threads). The exported vectors are W + W̃.
+# Each epoch visits every non-zero cell once, in a new random order, in batches of 4,096 records.
+# glove.c visits them one at a time on several threads, in the order of a file that its `shuffle`
+# tool shuffled once before training, the same order every epoch. The exported vectors are W + W̃.
 
 # %%
 glove = GloVe(vocab, GloVeConfig(dim=100, window=WINDOW, x_max=X_MAX, epochs=GLOVE_EPOCHS), device=ctx.device)
@@ -235,23 +256,22 @@ cols = [c for c in next(iter(rows.values())) if c != "reads"]
 print(f"{'':>28s}" + "".join(f"{c:>12s}" for c in cols) + "   what it reads")
 for name, r in rows.items():
     print(f"{name:>28s}" + "".join(f"{r[c]:12.3f}" if "ρ" in c else f"{r[c]:12.1f}" for c in cols) + f"   {r['reads']}")
-for r in rows.values():
-    assert np.isfinite(r["WS353 ρ"]) and np.isfinite(r["analogy %"])
+# The smoke preset trains too little for these scores to mean much; from the cpu preset on both
+# models must have learned word similarity, and on the cpu preset (2 M words) the local, many-pass
+# method is ahead on WS353, as the text below says.
+w2v_row, glove_row = rows["word2vec skip-gram (local)"], rows["GloVe (global)"]
+if ctx.preset.name != "smoke":
+    assert w2v_row["WS353 ρ"] > 0.15 and glove_row["WS353 ρ"] > 0.15, rows
+if ctx.preset.name == "cpu":
+    assert w2v_row["WS353 ρ"] > glove_row["WS353 ρ"], rows
 
 # %% [markdown]
-# With the `cpu` preset (all of WikiText-2 train, 2.05 M words, vocabulary 20,981),
-# `PTM_PRESET=cpu jupyter nbconvert --to notebook --execute notebooks/03_glove.ipynb` gave, on a
-# shared 2-core machine:
-#
-# | | analogy % | WS353 ρ | SimLex ρ | seconds | what it reads |
-# |---|---|---|---|---|---|
-# | word2vec skip-gram, 5 epochs | 4.3 | 0.403 | 0.192 | 172 | 5 passes over 2.1 M words |
-# | GloVe, window 10, x_max 10, 12 epochs | 3.4 | 0.282 | 0.149 | 3 to count + 405 | 12 passes over 7.5 M cells |
-#
-# On a corpus this small the local, many-pass method wins. GloVe's published advantage shows up on
-# billions of words: the count is one cheap pass (3 s here), and X grows more slowly than the
-# corpus (the number of distinct word pairs saturates), so iterating over X instead of the text is
-# the economical way to use all of it.
+# On a corpus this small (WikiText-2 train, about 2 M words) the local, many-pass method wins:
+# at the `cpu` preset word2vec scores higher on WS353 (the cell above checks it), while GloVe's
+# training time goes into many passes over millions of cells. GloVe's published advantage shows up on
+# billions of words: the count is one cheap pass, and X grows more slowly than the corpus (the
+# distinct word pairs grow sublinearly, as measured in section 2), so iterating over X instead of
+# the text is the economical way to use all of it.
 #
 # ## 6. Looking at the space
 
@@ -281,5 +301,5 @@ explorer(emb, examples=["king", "king - man + woman", "paris - france + italy", 
 # | optimiser | AdamW (here) / SGD (paper) | SGD, linear decay | AdaGrad |
 # | embeddings | C, a by-product | input vectors | W + W̃ |
 #
-# **Exercises** (`exercises/03_glove.ipynb`): write the weighting f(x) and one AdaGrad step; the checks
+# **Exercises** (`exercises/03_glove_exercises.ipynb`): write the weighting f(x) and one AdaGrad step; the checks
 # compare them with `ptm_course.embeddings.glove`.

@@ -70,7 +70,7 @@ from ptm_course.grading import check, summary
 # %%
 def build_vocab(sentences, min_count):
     """The vocabulary as a list: "<unk>", then the tokens seen >= min_count times, most frequent first."""
-    ### BEGIN SOLUTION hint: count with Counter, keep counts >= min_count, sort by -count (Python's sort is stable)
+    ### BEGIN SOLUTION hint: count how often each token occurs, keep those seen at least min_count times, and order them from the most to the least frequent, ties in order of first appearance, after '<unk>'
     counts = Counter(token for sentence in sentences for token in sentence)
     kept = [token for token, n in counts.items() if n >= min_count and token != "<unk>"]  # first-appearance order
     kept.sort(key=lambda token: -counts[token])  # stable: equal counts keep that order
@@ -106,7 +106,7 @@ assert evaluate("00.vocab", build_vocab).status == "passed"
 # %%
 def bigram_counts(tokens):
     """How often each adjacent pair (previous, next) occurs in the token list."""
-    ### BEGIN SOLUTION hint: the adjacent pairs are zip(tokens, tokens[1:])
+    ### BEGIN SOLUTION hint: every position except the last starts one pair (previous token, next token); count how often each pair occurs
     return dict(Counter(zip(tokens, tokens[1:])))
     ### END SOLUTION
 
@@ -139,7 +139,7 @@ assert evaluate("00.bigrams", bigram_counts).status == "passed"
 # %%
 def perplexity(log_probs):
     """exp(-mean(log_probs)) for natural-log token probabilities (a list or a 1-D tensor)."""
-    ### BEGIN SOLUTION hint: perplexity = exp(-mean(log_probs)); never multiply the probabilities themselves
+    ### BEGIN SOLUTION hint: perplexity is e to the power of the average negative log-probability per token; stay in log space, since the product of many probabilities underflows to 0
     log_probs = [float(lp) for lp in log_probs]
     return math.exp(-sum(log_probs) / len(log_probs))
     ### END SOLUTION

@@ -67,7 +67,7 @@ from ptm_course.grading import check, summary
 # %%
 def nnlm_logits(x, C, H, d, U, b, W=None):
     """y = b + W·x + U·tanh(d + H·x) for a batch of contexts; returns (B, V) logits."""
-    ### BEGIN SOLUTION hint: e = C[x].reshape(x.size(0), -1) is the concatenated context; y = tanh(e @ H.T + d) @ U.T + b
+    ### BEGIN SOLUTION hint: look up each context word's vector in the one shared matrix C and concatenate them, oldest word first; the logits are the output bias plus U times the tanh of (H times that concatenation plus d), plus W times the concatenation when there are direct connections
     B = x.size(0)
     e = C[x].reshape(B, -1)  # (B, (n-1)·m): the n-1 rows of C side by side
     y = torch.tanh(e @ H.T + d) @ U.T + b
@@ -106,7 +106,7 @@ assert evaluate("01.forward", nnlm_logits).status == "passed"
 # %%
 def window_perplexity(logits, targets):
     """exp(mean cross-entropy of the targets under softmax(logits))."""
-    ### BEGIN SOLUTION hint: logp = torch.log_softmax(logits, dim=-1); take logp[torch.arange(B), targets], average, negate, exp
+    ### BEGIN SOLUTION hint: turn each row of logits into log-probabilities in a numerically stable way, take the log-probability of each row's target word, average over the batch, negate, and exponentiate
     logp = torch.log_softmax(logits.double(), dim=-1)
     nll = -logp[torch.arange(len(targets)), targets].mean()
     return math.exp(float(nll))
@@ -132,7 +132,7 @@ assert evaluate("01.perplexity", window_perplexity).status == "passed"
 # %%
 def nnlm_num_params(vocab_size, context, d_emb, d_hidden, direct=True):
     """Number of parameters of C, H, d, U, b (and W when direct)."""
-    ### BEGIN SOLUTION hint: C: V·m, H: h·(n−1)·m, d: h, U: V·h, b: V, W: V·(n−1)·m; add them up
+    ### BEGIN SOLUTION hint: count the entries of every parameter tensor of the model from its shape — the shared embedding table, the hidden layer and its bias, the output layer and its bias, and the direct connections only when they are present — and add them up
     V, n1, m, h = vocab_size, context, d_emb, d_hidden
     total = V * m + h * n1 * m + h + V * h + V
     if direct:

@@ -63,7 +63,7 @@ from ptm_course.grading import check, summary
 # %%
 def weight_fn(x, x_max=100.0, alpha=0.75):
     """GloVe's f(x), element-wise."""
-    ### BEGIN SOLUTION hint: torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
+    ### BEGIN SOLUTION hint: below x_max the weight is x divided by x_max, raised to the power alpha; from x_max on it is exactly 1; apply this to every element of the tensor
     return torch.where(x < x_max, (x / x_max) ** alpha, torch.ones_like(x))
     ### END SOLUTION
 
@@ -102,7 +102,7 @@ assert evaluate("03.weight", weight_fn).status == "passed"
 # %%
 def glove_update(params, i, j, x_ij, eta=0.05, x_max=100.0, alpha=0.75, grad_clip=100.0):
     """One in-place AdaGrad step of GloVe on record (i, j, x_ij); returns ½·f·diff²."""
-    ### BEGIN SOLUTION hint: wi, wj = params["W"][i].clone(), params["W_ctx"][j].clone(); diff = wi @ wj + b_i + b̃_j − log(x_ij); fdiff = f(x)·diff; ...
+    ### BEGIN SOLUTION hint: the error is the word and context vectors' dot product plus both biases minus log x_ij, weighted by f(x_ij); each vector steps by eta times that weighted error times the other vector (both computed from the old values, each component clipped), divided by the square root of its running sum G, which then grows by the squared step; the biases step by the weighted error alone
     W, W_ctx, b, b_ctx = params["W"], params["W_ctx"], params["b"], params["b_ctx"]
     G, G_ctx, Gb, Gb_ctx = params["G"], params["G_ctx"], params["Gb"], params["Gb_ctx"]
     wi, wj = W[i].clone(), W_ctx[j].clone()  # both updates read the old vectors
@@ -151,7 +151,7 @@ assert evaluate("03.adagrad", glove_update).status == "passed"
 # %%
 def cooccurrence_counts(sentences, vocab_size, window):
     """Symmetric, 1/distance-weighted co-occurrence counts within each sentence."""
-    ### BEGIN SOLUTION hint: for each sentence, for t, for k in 1..window with t + k < len: add 1/k to X[w_t, w_t+k] and X[w_t+k, w_t]
+    ### BEGIN SOLUTION hint: inside each sentence, every pair of words at distance k between 1 and window adds 1/k to the cell of the pair in both orders; pairs never cross a sentence boundary
     X = np.zeros((vocab_size, vocab_size))
     for sent in sentences:
         for t, w in enumerate(sent):

@@ -450,3 +450,48 @@ def test_a_failing_compilation_falls_back_to_eager_with_a_warning(monkeypatch):
     with pytest.warns(UserWarning, match="torch.compile failed.*simulated compiler bug"):
         model.train(sentences, progress=False)
     assert torch.equal(model.W_in, eager.W_in)  # the same run as without compile
+
+
+# ---- exercise 02.ns_grads: the gradients by hand, and the mistakes that must lose points ------
+
+
+def _ns_grads_right(h, v_pos, v_neg):
+    s_pos, s_neg = (h * v_pos).sum(-1), torch.einsum("bkd,bd->bk", v_neg, h)
+    e_pos, e_neg = torch.sigmoid(s_pos) - 1, torch.sigmoid(s_neg)
+    return (e_pos[:, None] * v_pos + torch.einsum("bk,bkd->bd", e_neg, v_neg),
+            e_pos[:, None] * h, e_neg[..., None] * h[:, None])
+
+
+def _ns_grads_sign_error(h, v_pos, v_neg):  # 1 − σ(s_o) instead of σ(s_o) − 1
+    gh, gp, gn = _ns_grads_right(h, v_pos, v_neg)
+    s_pos = (h * v_pos).sum(-1)
+    e_wrong = 1 - torch.sigmoid(s_pos)
+    return gh - 2 * (torch.sigmoid(s_pos) - 1)[:, None] * v_pos, e_wrong[:, None] * h, gn
+
+
+def _ns_grads_sigma_minus(h, v_pos, v_neg):  # σ(−s_k) for the negatives instead of σ(s_k)
+    s_pos, s_neg = (h * v_pos).sum(-1), torch.einsum("bkd,bd->bk", v_neg, h)
+    e_pos, e_neg = torch.sigmoid(s_pos) - 1, torch.sigmoid(-s_neg)
+    return (e_pos[:, None] * v_pos + torch.einsum("bk,bkd->bd", e_neg, v_neg),
+            e_pos[:, None] * h, e_neg[..., None] * h[:, None])
+
+
+def _ns_grads_no_negatives_in_h(h, v_pos, v_neg):  # forgets that h is in every negative's score
+    gh, gp, gn = _ns_grads_right(h, v_pos, v_neg)
+    return (torch.sigmoid((h * v_pos).sum(-1)) - 1)[:, None] * v_pos, gp, gn
+
+
+def test_ns_grads_question_gives_full_points_to_the_right_gradients_only():
+    from ptm_course.grading import evaluate, get_question
+
+    q = get_question("02.ns_grads")
+    assert q.max_points == 4
+    right = evaluate("02.ns_grads", _ns_grads_right)
+    assert right.status == "passed" and right.points == 4
+    lost = {}
+    for name, fn in [("sign", _ns_grads_sign_error), ("sigma(-x)", _ns_grads_sigma_minus),
+                     ("h without negatives", _ns_grads_no_negatives_in_h)]:
+        r = evaluate("02.ns_grads", fn)
+        assert r.status != "passed" and r.points < 4, (name, r)
+        lost[name] = r.points
+    assert lost == {"sign": 1, "sigma(-x)": 1, "h without negatives": 2}, lost

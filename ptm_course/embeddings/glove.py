@@ -18,12 +18,16 @@ f gives rare pairs (noisy counts) little weight and caps frequent ones; pairs ne
   clipped to ±``grad_clip`` (100); a record whose error is not finite is skipped; like glove.c,
   the biases are updated with fdiff/√G (no η) — a quirk of the reference, kept here so the
   update equals it;
-* initial values uniform in ±0.5/(d+1); records visited in a new random order each epoch;
+* initial values (vectors and biases) uniform in ±0.5/(d+1): glove.c's ``initialize_parameters``
+  divides by ``vector_size`` after incrementing it to make room for the bias, i.e. by d + 1;
 * the exported vectors are W + W̃ (word + context), which the paper found slightly better.
 
 What differs: glove.c updates one record at a time (several threads, no locks). Here a batch of
 records is updated at once from the same parameters with ``index_add_`` — tensor code that runs
-on CPU and GPU.
+on CPU and GPU. And the order: the reference pipeline shuffles the co-occurrence records once,
+with its ``shuffle`` tool, before training, and every epoch of glove.c reads that one shuffled
+file in the same order; here the non-zero cells are put in a new random order every epoch
+(``torch.randperm``, seeded by ``GloVeConfig.seed``).
 
     >>> X = cooccurrence_matrix(torch.tensor([0, 1, 2, 0]), torch.tensor([0, 0, 0, 0]), 3, window=2)
     >>> X.toarray().round(2).tolist()    # 0 1 2 0: pairs at distance 1 add 1, at distance 2 add 1/2
@@ -282,7 +286,7 @@ class GloVe:
         start = time.perf_counter()
         with _num_threads(threads):
             for epoch in range(epochs):
-                order = torch.randperm(n, generator=gen, device=dev)  # glove's shuffle step
+                order = torch.randperm(n, generator=gen, device=dev)  # a new order each epoch (glove's shuffle runs once)
                 cost = torch.zeros((), device=dev)
                 for s in range(0, n, B):
                     idx = order[s : s + B]

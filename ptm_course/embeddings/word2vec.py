@@ -124,7 +124,9 @@ def keep_probability(counts: np.ndarray, sample: float) -> np.ndarray:
 
     keep(w) = (√(c_w / (s·N)) + 1) · (s·N / c_w), capped at 1, where N = Σ counts and
     s = ``sample`` (1e-3 in gensim, 1e-4/1e-5 in the paper). ``sample=0`` keeps everything.
-    (The paper's formula is 1 − √(t/f); the code's keeps a little more.)
+    With f = c_w / N and t = s this is √(t/f) + t/f. The paper (Mikolov et al., 2013) states the
+    *discard* probability 1 − √(t/f), i.e. it keeps an occurrence with probability √(t/f); the
+    code's keep probability is larger by t/f.
 
     >>> keep_probability(np.array([1000, 100, 10]), sample=0.01).round(3).tolist()
     [0.116, 0.444, 1.0]

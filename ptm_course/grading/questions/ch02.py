@@ -11,6 +11,9 @@ Notebook: ``exercises/02_word2vec_exercises.ipynb`` (master: ``solutions/``). Fi
   negatives are drawn from;
 - ``02.ns_loss`` — ``ns_loss(h, v_pos, v_neg)``: −log σ(v_o·h) − Σ_k log σ(−v_k·h) per example;
   compared with ``negative_sampling_loss``;
+- ``02.ns_grads`` — ``ns_grads(h, v_pos, v_neg)``: the gradients of that loss with respect to the
+  centre vector, the true context vector and the negatives, written by hand (the CS224n
+  exercise); compared with autograd;
 - ``02.reflection`` — an open question on hierarchical softmax against negative sampling.
 """
 
@@ -217,6 +220,72 @@ NS_LOSS = Question(
     ),
 )
 
+# ---- 02.ns_grads ----------------------------------------------------------------------------
+
+_GRAD_NAMES = ("grad_h", "grad_pos", "grad_neg")
+
+
+def _grads_case(B: int, K: int, d: int, seed: int, scale: float, check: tuple[str, ...]) -> Callable[[Callable], None]:
+    """Compare the named entries of ``ns_grads``'s answer with autograd's gradients of Σ_b ℓ_b."""
+
+    def test(fn: Callable) -> None:
+        import torch
+
+        from ptm_course.embeddings.word2vec import negative_sampling_loss
+
+        g = torch.Generator().manual_seed(seed)
+        h = torch.randn(B, d, generator=g, dtype=torch.float64) * scale
+        v_pos = torch.randn(B, d, generator=g, dtype=torch.float64) * scale
+        v_neg = torch.randn(B, K, d, generator=g, dtype=torch.float64) * scale
+        leaves = [t.clone().requires_grad_(True) for t in (h, v_pos, v_neg)]
+        negative_sampling_loss(*leaves).sum().backward()
+        expected = dict(zip(_GRAD_NAMES, (t.grad for t in leaves)))
+        call = f"ns_grads(h ({B}, {d}), v_pos ({B}, {d}), v_neg ({B}, {K}, {d}))"
+        if scale != 1:
+            call += f"  [entries × {scale:g}]"
+        with torch.no_grad():
+            out = fn(h.clone(), v_pos.clone(), v_neg.clone())
+        if not (isinstance(out, tuple) and len(out) == 3):
+            raise Mismatch(f"wrong return type: expected a tuple (grad_h, grad_pos, grad_neg), got {type(out).__name__}",
+                           call=call)
+        for name, got in zip(_GRAD_NAMES, out):
+            if name not in check:
+                continue
+            exp = expected[name]
+            if not isinstance(got, torch.Tensor):
+                raise Mismatch(f"{name}: expected a torch.Tensor of shape {tuple(exp.shape)}, got {type(got).__name__}",
+                               call=call, got=repr(got)[:200])
+            if got.shape != exp.shape:
+                raise Mismatch(f"{name}: wrong shape, expected {tuple(exp.shape)}, got {tuple(got.shape)}", call=call)
+            if not torch.allclose(got.double(), exp, rtol=1e-4, atol=1e-6):
+                flipped = torch.allclose(-got.double(), exp, rtol=1e-4, atol=1e-6)
+                raise Mismatch(f"{name} differs from autograd" + (" (it has the opposite sign)" if flipped else ""),
+                               call=call, expected=str([round(v, 5) for v in exp.flatten()[:6].tolist()]) + " …",
+                               got=str([round(v, 5) for v in got.double().flatten()[:6].tolist()]) + " …")
+
+    return test
+
+
+NS_GRADS = Question(
+    "02.ns_grads",
+    "ns_grads",
+    "The negative-sampling gradients by hand",
+    tests=(
+        Test("the true context vector: ∂ℓ/∂v_o", _grads_case(4, 3, 5, 10, 1.0, ("grad_pos",)), points=1,
+             hint="d/dx [−log σ(x)] = σ(x) − 1 (negative: the loss falls as the score grows), so "
+                  "grad_pos = (torch.sigmoid(s_pos) − 1).unsqueeze(-1) * h with s_pos = (h * v_pos).sum(-1)"),
+        Test("the negatives: ∂ℓ/∂v_k", _grads_case(4, 3, 5, 11, 1.0, ("grad_neg",)), points=1,
+             hint="d/dx [−log σ(−x)] = σ(x), NOT σ(−x): grad_neg = torch.sigmoid(s_neg).unsqueeze(-1) * "
+                  "h.unsqueeze(1) with s_neg = torch.einsum('bkd,bd->bk', v_neg, h), shape (B, K, d)"),
+        Test("the centre vector: ∂ℓ/∂h", _grads_case(4, 3, 5, 12, 1.0, ("grad_h",)), points=1,
+             hint="h appears in every score: grad_h = (σ(s_pos) − 1)·v_pos + Σ_k σ(s_k)·v_k; the sum over k is "
+                  "torch.einsum('bk,bkd->bd', torch.sigmoid(s_neg), v_neg)"),
+        Test("all three, five negatives, large scores", _grads_case(6, 5, 16, 13, 3.0, _GRAD_NAMES), points=1,
+             hint="return the tuple (grad_h, grad_pos, grad_neg) with the shapes of h, v_pos, v_neg; every "
+                  "gradient is of the loss of its own example (the batch's losses are summed)"),
+    ),
+)
+
 # ---- 02.reflection --------------------------------------------------------------------------
 
 REFLECTION = Question(
@@ -233,4 +302,4 @@ REFLECTION = Question(
     )),
 )
 
-EXERCISE = Exercise("02", "Huffman codes, subsampling, negative sampling", (HUFFMAN, KEEP, NOISE, NS_LOSS, REFLECTION))
+EXERCISE = Exercise("02", "Huffman codes, subsampling, negative sampling", (HUFFMAN, KEEP, NOISE, NS_LOSS, NS_GRADS, REFLECTION))
