@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -60,7 +60,7 @@ from ptm_course.grading import check, summary
 def masked_mean(x, mask):
     """Mean of x (B, T, d) over the positions where mask (B, T) is True → (B, d)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: m = mask.unsqueeze(-1).float(); (x * m).sum(1) / m.sum(1)")
+    raise NotImplementedError("Hint: only the real tokens count: add up a sentence's vectors where its mask is True, then divide by how many real tokens it has")
 
 
 # %%
@@ -84,7 +84,7 @@ check("04.masked_mean", masked_mean)
 def ngram_max(x, weight, bias):
     """max_j relu(s_{f,j}) for every filter f: one feature map of a CNN encoder → (F,)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: for each window j, (weight * x[j : j + n].T).sum(dim=(1, 2)) + bias")
+    raise NotImplementedError("Hint: window j is the n words starting at word j; a filter scores it by the sum of filter times window, entry by entry, plus its bias; relu every score and keep each filter's largest")
 
 
 # %%
@@ -103,7 +103,7 @@ check("04.ngram", ngram_max)
 def is_order_blind(model, ids, n_trials):
     """True when shuffling the words of the sentences never changes model(ids)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: torch.stack([row[torch.randperm(len(row))] for row in ids]); compare with torch.allclose")
+    raise NotImplementedError("Hint: put the words of each sentence in a random order and compare the outputs with the unshuffled ones; one change is enough to show that the model sees order")
 
 
 # %%

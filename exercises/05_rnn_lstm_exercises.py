@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -63,7 +63,7 @@ from ptm_course.grading import check, summary
 def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh):
     """One LSTM step in PyTorch's layout; returns (h_t, c_t)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh; i, f, g, o = gates.chunk(4, dim=-1)")
+    raise NotImplementedError("Hint: all four gate pre-activations come from one affine map of x plus one of h, in the order i, f, g, o; the new cell keeps the forget gate's share of the old cell and adds the input gate's share of g, and h reads the new cell through the output gate")
 
 
 # %%
@@ -85,7 +85,7 @@ check("05.lstm_step", lstm_step)
 def gradient_norms(cell, x):
     """‖∂L/∂h_t‖ for t = 0 … T−1 with L = h_{T-1}.sum(), averaged over the batch."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: keep every h_t after h.retain_grad(); backward from hs[-1].sum(); read h.grad")
+    raise NotImplementedError("Hint: run the loop keeping every hidden state, ask autograd to keep the gradients of these intermediate tensors too, back-propagate once from the loss on the last state, then measure each state's gradient")
 
 
 # %%
@@ -126,7 +126,7 @@ except NotImplementedError:
 def bptt_batches(ids, batch_size, bptt):
     """The (x, y) pairs of truncated BPTT over batch_size parallel streams."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: data = ids[: n * batch_size].view(batch_size, n); for start in range(0, n - 1, bptt): ...")
+    raise NotImplementedError("Hint: lay the text out as batch_size rows, each a consecutive slice of it; walk along the columns bptt at a time, the targets being the same columns one step later")
 
 
 # %%

@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -17,9 +17,10 @@
 # %% [markdown]
 # # Exercises 06 — ELMo: character ids, highway, ScalarMix, the backward LM (一词多义)
 #
-# Chapter 06 built ELMo from the package. Here you write four of its pieces yourself: the
+# Chapter 06 built ELMo from the package. Here you write five of its pieces yourself: the
 # character ids a word is read as, one highway layer of the token layer, the ScalarMix that
-# mixes all layers for a task, and the targets of the backward language model.
+# mixes all layers for a task, the targets of the backward language model, and the features a
+# task reads from the two directions. Then one open question on why ELMo keeps both directions.
 #
 # **How this notebook works**
 #
@@ -29,7 +30,7 @@
 # 3. Run the `check(...)` cell under it: it prints which tests pass, a hint, and your points.
 # 4. The last cell prints your score. Before you hand in, restart the kernel and run all cells.
 #
-# Points: 5 + 3 + 3 + 4, all checked automatically.
+# Points: 5 + 3 + 3 + 4 + 5 checked automatically, and 4 for the open question, graded by your instructor.
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
@@ -68,7 +69,7 @@ from ptm_course.grading import check, summary
 def char_ids(word, max_chars):
     """ELMo's character ids of one token (bilm-tf values + 1), a list of max_chars ints."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: ids = [259] + [b + 1 for b in word.encode(\"utf-8\")[: max_chars - 2]] + [260], then pad with 261")
+    raise NotImplementedError("Hint: a token is: the begin-of-word id, its UTF-8 bytes each shifted up by one (cut so that both word markers fit), the end-of-word id, then padding up to max_chars; a sentence marker puts its single BOS or EOS id between the word markers instead of its letters")
 
 
 # %%
@@ -89,7 +90,7 @@ check("06.char_ids", char_ids)
 def highway(x, W, b):
     """y = σ(g)·x + (1 − σ(g))·relu(n) with [n; g] = W·x + b."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: n, g = (x @ W.T + b).chunk(2, dim=-1)")
+    raise NotImplementedError("Hint: one affine map gives twice the width: its first half is the transform n, its second half the gate g; the gate's sigmoid decides, per dimension, how much of x to carry and how much of relu(n) to take")
 
 
 # %%
@@ -108,7 +109,7 @@ check("06.highway", highway)
 def scalar_mix(layers, w, gamma):
     """γ · Σ_k softmax(w)_k · layers[k]."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: s = torch.softmax(w, dim=0); gamma * sum(s[k] * h for k, h in enumerate(layers))")
+    raise NotImplementedError("Hint: turn the raw weights into proportions that are positive and sum to one (a softmax over the layers), weigh each layer by its proportion, add them up and scale by gamma")
 
 
 # %%
@@ -130,11 +131,61 @@ check("06.scalar_mix", scalar_mix)
 def backward_targets(word_ids, ignore_index):
     """What the backward LM predicts at every position: the previous word (ignore_index at t = 0)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: torch.cat([torch.full_like(word_ids[:, :1], ignore_index), word_ids[:, :-1]], dim=1)")
+    raise NotImplementedError("Hint: at position t the backward LM predicts the word just before it, so every id moves one position to the right; position 0 has nothing before it and gets ignore_index")
 
 
 # %%
 check("06.backward_targets", backward_targets)
+
+
+# %% [markdown]
+# ## 5. Forward, backward or both: the features a task reads (5 points)
+#
+# The notes: 有从前到后和从后到前两种embedding, 都要 — there is a forward and a backward embedding:
+# use both. The backward LM reads each sentence from its last token to its first, so its states
+# come out in *its* reading order. Write `direction_features(fwd, bwd, lengths, use)`:
+#
+# - `fwd` (B, T, d): the forward LM's states; `fwd[b, t]` belongs to token t;
+# - `bwd` (B, T, d): the backward LM's states in its reading order: for sentence b with
+#   n = `lengths[b]` real tokens, `bwd[b, j]` (j < n) is its state after reading tokens
+#   n − 1, …, n − 1 − j, so it belongs to token **n − 1 − j**; entries j ≥ n are padding (any values);
+# - `use`: `"forward"`, `"backward"` or `"both"`.
+#
+# Return the features of every token in sentence order: the forward states, the backward states
+# realigned to their tokens, or both concatenated as [forward; backward] (shape (B, T, 2d)), with
+# **zeros** at padding positions (t ≥ n). A probe that reads only one direction sees only one
+# side of a word; chapter 06's layers 1 and 2 are exactly the `"both"` features of each LSTM layer.
+
+# %%
+def direction_features(fwd, bwd, lengths, use):
+    """The token features of one biLM layer: forward, backward (in token order) or [forward; backward]."""
+    # YOUR CODE HERE
+    raise NotImplementedError("Hint: the backward state of token t sits, in the backward LM's order, at index n − 1 − t of its own sentence, so reverse every sentence within its own length (padding does not move); pick or join the directions forward first; then zero every padding position")
+
+
+# %%
+check("06.directions", direction_features)
+
+# %% [markdown]
+# ## 6. Open question: why both directions? (4 points, graded by your instructor)
+#
+# In 4 to 8 sentences, written into `reflection`:
+#
+# - say what the forward state of a word has seen and what the backward state has seen, and give
+#   an example sentence where the sense of an ambiguous word (一词多义) is decided only by words
+#   on one side of it;
+# - explain why ELMo trains two separate language models (and what chapter 06's "no leak" check
+#   tests) instead of one network that reads the whole sentence to predict each word, and what its
+#   training objective adds up (Peters et al. 2018, eq. 1);
+# - use a measurement of chapter 06: the token layer's vectors, or the ScalarMix proportions
+#   the two tasks learned.
+
+# %%
+reflection = """
+"""
+
+# %%
+check("06.reflection", reflection)
 
 # %% [markdown]
 # ## Your score

@@ -35,6 +35,8 @@
 # > keeps the gradient from vanishing. In the encoder table: RNN → LSTM, representative PTM
 # > ELMo, recurrent and serial (循环+串行), naturally suited to position information, but BPTT
 # > leads to vanishing gradients (BPTT会导致梯度消失).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
@@ -180,7 +182,7 @@ assert decay["LSTM (forget bias 1)"][20] > 100 * decay["RNN"][20]
 assert rate["RNN"] < rate["LSTM (forget bias 0)"] < rate["LSTM (forget bias 1)"]
 
 # %% [markdown]
-# ## 4. An LSTM language model on WikiText-2
+# ## 4. An LSTM language model on WikiText-2 (语言模型)
 #
 # ELMo (chapter 06) is built from LSTM language models, so here is one: embedding → LSTM →
 # softmax over the vocabulary, predicting each next word (`ptm_course.encoders.LSTMLM`; it uses
@@ -284,24 +286,13 @@ assert losses[-1] < losses[0] - 1.0, "the LM's training loss should fall by more
 assert lstm_ppl < results["unigram (counts)"] < V, "the LSTM should beat the unigram model"
 
 # %% [markdown]
-# **What the `cpu` preset measured** (400,000 training tokens, vocabulary 8,001, 1,000 steps of
-# 20 × 35 tokens = 1.75 passes over the text, full validation set of 216,347 tokens; one CPU
-# thread of a shared 2-core machine, seed 0; run as a script with the notebook's code and
-# settings, in segments joined by `fit`'s checkpoint/resume — reproduce with
-# `OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py`):
-#
-# | model | parameters | validation perplexity |
-# |---|---|---|
-# | unigram (counts) | — | 377.1 |
-# | bigram, interpolated λ = 0.7 (ch. 00) | — | 174.3 |
-# | NNLM, 4-word window, m = 64, h = 128, direct connections, lr 1e-2 (ch. 01) | 3.63 M | 130.7 |
-# | LSTM LM, 1 × 256, tied, clip 0.25, lr 1e-2 (this chapter) | 2.58 M | **114.9** |
-#
-# At the same budget the LSTM is the best of the three, with fewer parameters than the NNLM. The
-# budget matters: after 300 steps of the `smoke` data (vocabulary 5,001) the NNLM was ahead
-# (90.0 against 99.2 for a 256-unit LSTM), and a 128-unit LSTM at 1,000 `cpu` steps reached 134.4,
-# just behind the NNLM — the LSTM needs more text and more steps, and then keeps improving. The
-# `smoke` preset (100 steps, 64 units) only checks that everything runs: there the counts win.
+# How to read the comparison. The budget decides the order: with few steps and a small network
+# the NNLM (a fixed window, trained on many independent examples per step) can be ahead of the
+# LSTM, which needs more text and more steps before it uses its longer memory — and then keeps
+# improving where the 4-word window cannot. The `smoke` preset (100 steps, 64 units) only checks
+# that everything runs and that the LSTM beats the unigram model; compare the rows for the
+# `cpu` or `gpu` preset on your own machine (`OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py`
+# runs the `cpu` budget as a script).
 #
 # ## 5. The slow cell state, measured (上侧箭头变化慢, 下侧箭头变化快)
 #

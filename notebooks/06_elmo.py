@@ -34,6 +34,8 @@
 # > - 有从前到后和从后到前两种embedding, 都要 — there is a forward and a backward embedding: use both;
 # > - 有不同层的embedding, 都要, 再给比例 (不同实验比例不同) — every layer gives an embedding: use them
 # >   all, weighted by learned proportions (different tasks learn different proportions).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
@@ -94,7 +96,7 @@ assert torch.allclose(hw(x), inline_y, atol=1e-6)
 print("Highway equals y = σ(g)·x + (1 − σ(g))·relu(n)")
 
 # %% [markdown]
-# ## 3. The biLM: two language models, one token layer, one softmax
+# ## 3. The biLM: two language models, one token layer, one softmax (从前到后和从后到前)
 #
 # On top of the token vectors x_t run two stacks of 2 LSTM layers (each LSTM projected back to
 # the token size, with a residual connection from layer 1 to layer 2):
@@ -102,9 +104,12 @@ print("Highway equals y = σ(g)·x + (1 − σ(g))·relu(n)")
 # * the **forward** LM reads left to right and predicts the next word: P(w_{t+1} | w_1 … w_t);
 # * the **backward** LM reads right to left and predicts the previous word: P(w_{t−1} | w_t … w_T).
 #
-# The training loss is the mean of the two cross-entropies (Peters et al. 2018, eq. 1); the
-# softmax and the token layer are shared. So the targets are the word ids shifted by one —
-# in opposite directions:
+# The two are trained together: Peters et al. (2018, eq. 1) maximise the **sum** of the forward
+# and the backward log-likelihoods, Σ_t [log P(w_t | w_1 … w_{t−1}) + log P(w_t | w_{t+1} … w_T)],
+# and the softmax and the token layer are shared by both directions. `bilm_loss` minimises the
+# same sum, per token: the forward and the backward cross-entropies are added and halved, so the
+# value reads on the scale of one language model (a constant factor does not move the minimum).
+# The targets are the word ids shifted by one — in opposite directions:
 
 # %%
 from ptm_course.encoders import bilm_targets
@@ -342,7 +347,7 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 5. Use every layer, in learned proportions: ScalarMix
+# ## 5. Use every layer, in learned proportions: ScalarMix (不同层的embedding, 都要, 再给比例)
 #
 # ELMo gives a downstream task all layers and lets the task learn how to mix them:
 #
@@ -444,15 +449,9 @@ assert mix_cap[0] > mix_det[0] + 0.1, "the spelling task should lean more on the
 # to the LSTM layers; the spelling task keeps more on the token layer. Same frozen biLM,
 # different proportions — 不同实验比例不同.
 #
-# **What one run measured** (`PTM_PRESET=smoke`, the only preset this chapter's numbers were
-# recorded with: 100 steps of 32 windows, a 348 k-parameter biLM without LSTM projection, softmax
-# vocabulary 2,003; about 30 s on one CPU thread): validation perplexity forward 110.3, backward
-# 110.4; polysemy, centred cosine within / across senses: bank +0.30 / −0.19, play −0.07 / −0.19,
-# bat +0.39 / −0.44, while the token layer's vectors of each word agree to 3·10⁻⁵; ScalarMix
-# weights (token, LSTM 1, LSTM 2): capitalised? 0.83 / 0.09 / 0.08 (accuracy 78.6 %), after a
-# determiner? 0.57 / 0.15 / 0.29 (accuracy 65.5 %). The `cpu` and `gpu` presets train a larger
-# biLM (LSTMP: cells of 512 / 2,048 projected to 128 / 256) for 2,000 / 10,000 steps; their
-# numbers were not recorded for this text.
+# Your run's numbers are printed above; the `smoke` preset trains a small biLM for 100 steps,
+# the `cpu` and `gpu` presets a larger one (LSTMs with projections, as in the paper) for 2,000 /
+# 10,000 steps.
 #
 # ## 6. Summary
 #

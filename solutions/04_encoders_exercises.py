@@ -58,7 +58,7 @@ from ptm_course.grading import check, summary
 # %%
 def masked_mean(x, mask):
     """Mean of x (B, T, d) over the positions where mask (B, T) is True → (B, d)."""
-    ### BEGIN SOLUTION hint: m = mask.unsqueeze(-1).float(); (x * m).sum(1) / m.sum(1)
+    ### BEGIN SOLUTION hint: only the real tokens count: add up a sentence's vectors where its mask is True, then divide by how many real tokens it has
     m = mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
     return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
     ### END SOLUTION
@@ -93,7 +93,7 @@ assert evaluate("04.masked_mean", masked_mean).status == "passed"
 # %%
 def ngram_max(x, weight, bias):
     """max_j relu(s_{f,j}) for every filter f: one feature map of a CNN encoder → (F,)."""
-    ### BEGIN SOLUTION hint: for each window j, (weight * x[j : j + n].T).sum(dim=(1, 2)) + bias
+    ### BEGIN SOLUTION hint: window j is the n words starting at word j; a filter scores it by the sum of filter times window, entry by entry, plus its bias; relu every score and keep each filter's largest
     n = weight.size(-1)
     scores = torch.stack([(weight * x[j : j + n].T).sum(dim=(1, 2)) + bias for j in range(x.size(0) - n + 1)])  # (windows, F)
     return torch.relu(scores).max(dim=0).values
@@ -119,7 +119,7 @@ assert evaluate("04.ngram", ngram_max).status == "passed"
 # %%
 def is_order_blind(model, ids, n_trials):
     """True when shuffling the words of the sentences never changes model(ids)."""
-    ### BEGIN SOLUTION hint: torch.stack([row[torch.randperm(len(row))] for row in ids]); compare with torch.allclose
+    ### BEGIN SOLUTION hint: put the words of each sentence in a random order and compare the outputs with the unshuffled ones; one change is enough to show that the model sees order
     model.eval()
     with torch.no_grad():
         reference = model(ids)

@@ -61,7 +61,7 @@ from ptm_course.grading import check, summary
 # %%
 def lstm_step(x, h, c, W_ih, W_hh, b_ih, b_hh):
     """One LSTM step in PyTorch's layout; returns (h_t, c_t)."""
-    ### BEGIN SOLUTION hint: gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh; i, f, g, o = gates.chunk(4, dim=-1)
+    ### BEGIN SOLUTION hint: all four gate pre-activations come from one affine map of x plus one of h, in the order i, f, g, o; the new cell keeps the forget gate's share of the old cell and adds the input gate's share of g, and h reads the new cell through the output gate
     gates = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh  # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=-1)
     c_t = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
@@ -98,7 +98,7 @@ assert evaluate("05.lstm_step", lstm_step).status == "passed"
 # %%
 def gradient_norms(cell, x):
     """‖∂L/∂h_t‖ for t = 0 … T−1 with L = h_{T-1}.sum(), averaged over the batch."""
-    ### BEGIN SOLUTION hint: keep every h_t after h.retain_grad(); backward from hs[-1].sum(); read h.grad
+    ### BEGIN SOLUTION hint: run the loop keeping every hidden state, ask autograd to keep the gradients of these intermediate tensors too, back-propagate once from the loss on the last state, then measure each state's gradient
     hiddens, state = [], None
     for t in range(x.size(1)):
         state = cell(x[:, t], state)
@@ -158,7 +158,7 @@ except NotImplementedError:
 # %%
 def bptt_batches(ids, batch_size, bptt):
     """The (x, y) pairs of truncated BPTT over batch_size parallel streams."""
-    ### BEGIN SOLUTION hint: data = ids[: n * batch_size].view(batch_size, n); for start in range(0, n - 1, bptt): ...
+    ### BEGIN SOLUTION hint: lay the text out as batch_size rows, each a consecutive slice of it; walk along the columns bptt at a time, the targets being the same columns one step later
     n = len(ids) // batch_size
     data = ids[: n * batch_size].view(batch_size, n)  # (B, n)
     out = []

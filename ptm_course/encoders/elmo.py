@@ -329,7 +329,12 @@ def make_bilm_batch(sentences: Sequence[Sequence[str]], vocab, max_chars: int = 
 
 
 def bilm_loss(model: BiLM, batch: BiLMBatch) -> tuple[torch.Tensor, dict]:
-    """``loss_fn`` for :func:`ptm_course.train.fit`: the mean of the forward and backward LM losses."""
+    """``loss_fn`` for :func:`ptm_course.train.fit`: the forward + backward LM losses (Peters et al. 2018, eq. 1).
+
+    The paper maximises the sum of the two directions' log-likelihoods. Here each direction's
+    cross-entropy is a mean over its tokens, and their sum is halved so that the value reads on
+    the scale of one language model; a constant factor does not change the minimum.
+    """
     char_ids, word_ids = batch
     out = model(char_ids, word_ids != -100)
     logits_f, logits_b = model.lm_logits(out)

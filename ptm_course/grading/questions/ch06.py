@@ -1,20 +1,24 @@
 """Exercise 06: ELMo's pieces — character ids, a highway layer, ScalarMix, the backward LM's targets.
 
-Notebook: ``exercises/06_elmo_exercises.ipynb`` (master: ``solutions/``). Four questions:
+Notebook: ``exercises/06_elmo_exercises.ipynb`` (master: ``solutions/``). Six questions:
 
 - ``06.char_ids`` — ``char_ids(word, max_chars)``: ELMo's character ids of one token (bilm-tf's
   values + 1: BOW 259, EOW 260, PAD 261, BOS 257, EOS 258; ``<S>``/``</S>`` spelled with BOS/EOS);
 - ``06.highway`` — ``highway(x, W, b)``: one highway layer y = σ(g)·x + (1 − σ(g))·relu(n);
 - ``06.scalar_mix`` — ``scalar_mix(layers, w, gamma)``: γ · Σ_k softmax(w)_k · h_k;
 - ``06.backward_targets`` — ``backward_targets(word_ids, ignore_index)``: what the backward LM
-  predicts at every position (the previous word).
+  predicts at every position (the previous word);
+- ``06.directions`` — ``direction_features(fwd, bwd, lengths, use)``: the features a task reads
+  from one biLM layer — forward, backward (realigned from the backward LM's reading order to
+  token order, per sentence length) or [forward; backward] — with zeros at padding;
+- ``06.reflection`` — an open question on why ELMo keeps both directions, graded with a rubric.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from ..core import Exercise, Mismatch, Question, Test, case, expect_tensor
+from ..core import Criterion, Exercise, Mismatch, Question, Rubric, Test, case, expect_tensor
 
 __all__ = ["EXERCISE"]
 
@@ -170,5 +174,66 @@ BACKWARD_TARGETS = Question(
     ),
 )
 
-EXERCISE = Exercise("06", "ELMo: character ids, highway, ScalarMix, biLM targets",
-                    (CHAR_IDS, HIGHWAY, SCALAR_MIX, BACKWARD_TARGETS))
+# ---- 06.directions --------------------------------------------------------------------------
+
+
+def _directions_case(lengths: list[int], d: int, use: str, seed: int) -> Callable[[Callable], None]:
+    def test(fn: Callable) -> None:
+        import torch
+
+        g = torch.Generator().manual_seed(seed)
+        B, T = len(lengths), max(lengths) + 1  # at least one padding column
+        fwd = torch.randn(B, T, d, generator=g)
+        bwd = torch.randn(B, T, d, generator=g)  # padding entries hold random values too
+        parts = {"forward": [], "backward": []}
+        for b, n in enumerate(lengths):
+            parts["forward"].append(torch.cat([fwd[b, :n], torch.zeros(T - n, d)]))
+            parts["backward"].append(torch.cat([bwd[b, :n].flip(0), torch.zeros(T - n, d)]))
+        f, bw = torch.stack(parts["forward"]), torch.stack(parts["backward"])
+        expected = {"forward": f, "backward": bw, "both": torch.cat([f, bw], dim=-1)}[use]
+        expect_tensor(fn(fwd, bwd, torch.tensor(lengths), use), expected,
+                      f"direction_features(fwd ({B}, {T}, {d}), bwd ({B}, {T}, {d}), lengths={lengths}, use={use!r})")
+
+    return test
+
+
+DIRECTIONS = Question(
+    "06.directions",
+    "direction_features",
+    "Forward, backward or both",
+    tests=(
+        Test("both directions, sentences of equal length", _directions_case([4, 4], 3, "both", 0), points=2,
+             hint="torch.cat([fwd, backward_in_token_order], dim=-1), forward first; with equal lengths n, "
+                  "backward_in_token_order[:, t] = bwd[:, n - 1 - t], i.e. bwd[:, :n].flip(1)"),
+        Test("padded sentences: each reversed within its own length", _directions_case([5, 2, 1], 2, "both", 1),
+             points=1, hint="do not flip the whole time axis (that moves padding to the front): per sentence "
+                            "of length n use index n - 1 - t, e.g. idx = torch.where(t < n, n - 1 - t, t) with "
+                            "bwd.gather(1, idx.unsqueeze(-1).expand_as(bwd))"),
+        Test("use='backward' returns only the realigned backward states", _directions_case([3, 5], 4, "backward", 2),
+             points=1, hint="use picks the features: 'forward' → fwd, 'backward' → the realigned bwd, "
+                            "'both' → the two concatenated (2d features)"),
+        Test("use='forward' keeps the forward states, padding zeroed", _directions_case([2, 4, 3], 3, "forward", 3),
+             points=1, hint="multiply by the mask of real tokens, (torch.arange(T) < lengths[:, None]).unsqueeze(-1), "
+                            "so that padding positions are 0"),
+    ),
+)
+
+# ---- 06.reflection --------------------------------------------------------------------------
+
+REFLECTION = Question(
+    "06.reflection",
+    "reflection",
+    "Why both directions? (open question)",
+    rubric=Rubric((
+        Criterion("Says what the forward state (w_1 … w_t) and the backward state (w_t … w_T) of a word have seen, "
+                  "with an example where the sense of an ambiguous word is decided by words on one side only.", 2),
+        Criterion("Explains why the two LMs are separate (one network reading the whole sentence could copy the "
+                  "word it predicts; the no-leak check) and that training maximises the sum of both directions' "
+                  "log-likelihoods.", 1),
+        Criterion("Uses a measurement of chapter 06: one token-layer vector per word, contextual vectors grouped by "
+                  "sense, or the different ScalarMix proportions of the two tasks.", 1),
+    )),
+)
+
+EXERCISE = Exercise("06", "ELMo: character ids, highway, ScalarMix, biLM targets, directions",
+                    (CHAR_IDS, HIGHWAY, SCALAR_MIX, BACKWARD_TARGETS, DIRECTIONS, REFLECTION))
