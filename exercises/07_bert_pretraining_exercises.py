@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -18,8 +18,9 @@
 # # Exercises 07 — attention, Masked LM, Next Sentence Prediction (BERT 预训练: Masked LM, NSP)
 #
 # Chapter 07 built BERT's encoder and its two pre-training tasks with the course package. Here
-# you write the three small pieces at their heart yourself: attention that ignores padding, the
-# 80/10/10 corruption of Masked LM, and the `[CLS] A [SEP] B [SEP]` input of Next Sentence Prediction.
+# you write four small pieces at their heart yourself: attention that ignores padding, the
+# 80/10/10 corruption of Masked LM, the `[CLS] A [SEP] B [SEP]` input of Next Sentence Prediction —
+# and the Masked LM loss, with which you measure a claim of the chapter.
 #
 # **How this notebook works**
 #
@@ -30,7 +31,7 @@
 #    and your points. Run it as often as you like.
 # 4. The last cell prints your score. Before you hand in, restart the kernel and run all cells.
 #
-# Points: 4 + 4 + 4, checked automatically.
+# Points: 4 + 4 + 4 + 4, checked automatically.
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
@@ -64,7 +65,7 @@ from ptm_course.grading import check, summary
 def masked_attention(q, k, v, attention_mask):
     """softmax(q·kᵀ/√d + M)·v with M = -inf on padding keys; shapes (B, T, d) and (B, T)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: scores (B, T, T) = q @ k.transpose(-2, -1) / sqrt(d); mask columns where attention_mask == 0")
+    raise NotImplementedError("Hint: every query scores every key with a dot product scaled by the square root of d; a padding key must end up with weight zero, so its score has to be minus infinity before the softmax — mask the key (a column), never the query; the output averages the values with the weights")
 
 
 # %%
@@ -89,7 +90,7 @@ check("07.attention", masked_attention)
 def corrupt(ids, selected, u, mask_id, random_ids):
     """BERT's 80/10/10 corruption of the selected tokens; returns (corrupted ids, labels)."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: use torch.where three times: labels, then [MASK] where selected & (u < 0.8), then random ids where selected & 0.8 <= u < 0.9")
+    raise NotImplementedError("Hint: the labels keep the original token exactly where a token was selected and -100 elsewhere; each selected token's fate is decided by its own u (below 0.8 it becomes [MASK], from 0.8 to 0.9 its random id, above that it stays), and an unselected token never changes — work elementwise on new tensors, with no loop")
 
 
 # %%
@@ -113,11 +114,75 @@ check("07.corrupt", corrupt)
 def nsp_input(a, b, cls_id, sep_id, max_len):
     """[CLS] a [SEP] b [SEP] and its segment ids, the longer side truncated to fit max_len."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: copy a and b, then while len(a) + len(b) > max_len - 3: pop from the longer one")
+    raise NotImplementedError("Hint: truncate first, then assemble: as long as both sentences plus the three special tokens exceed max_len, drop the last token of the longer side (A on a tie), working on copies; then [CLS], A and the first [SEP] are segment 0, B and the last [SEP] segment 1")
 
 
 # %%
 check("07.nsp_input", nsp_input)
+
+
+# %% [markdown]
+# ## 4. The Masked LM loss, and a claim to measure (4 points)
+#
+# $$\mathcal{L}_\text{MLM} = -\frac{1}{|S|}\sum_{i \in S} \log \mathrm{softmax}(\text{logits}_i)[x_i]$$
+#
+# where $S$ is the set of masked positions (label ≠ −100). Write `masked_lm_loss(logits, labels)`:
+# `logits` `(B, T, V)`, `labels` `(B, T)` with the original token id at masked positions and −100
+# elsewhere; return the scalar loss.
+#
+# Chapter 07 printed "a model that knows nothing" as $\ln V$. Below, after `check`, you measure
+# two claims with your own loss: a freshly initialised BERT scores about $\ln V$, and 200 steps on
+# a toy corpus take it far below.
+
+# %%
+def masked_lm_loss(logits, labels):
+    """Mean cross-entropy of the original tokens at the masked positions (labels != -100) only."""
+    # YOUR CODE HERE
+    raise NotImplementedError("Hint: select the masked positions first — everything else must not count; at each, take the log-probability the softmax gives the original token, and average the negatives over the masked positions (not over all B·T)")
+
+
+# %%
+check("07.mlm_loss", masked_lm_loss)
+
+# %% [markdown]
+# **Measure it.** A tiny BERT on six toy sentences: at initialisation your loss should be close to
+# $\ln V$ and equal to the package's `mlm_loss` on the same batch; 200 steps of AdamW with your
+# loss should take it well below $\ln V$.
+
+# %%
+from ptm_course.data.masking import mask_tokens, pad_batch
+from ptm_course.data.wordpiece import special_tokens, train_wordpiece
+from ptm_course.models.bert import BertConfig, BertForMaskedLM, mlm_loss
+
+corpus = ["the cat sat on the mat .", "the dog sat on the rug .", "a cat ran to the door .",
+          "a dog ran to the park .", "the bird sang in the tree .", "the cat slept on the bed ."]
+toy_tok = train_wordpiece(corpus * 20, vocab_size=60, min_frequency=1)
+toy_sp, V_toy = special_tokens(toy_tok), toy_tok.get_vocab_size()
+toy_ids, toy_am = pad_batch([toy_tok.encode(s).ids for s in corpus], toy_sp.pad)
+torch.manual_seed(0)
+toy = BertForMaskedLM(BertConfig.tiny(vocab_size=V_toy, d_model=32, n_heads=2, d_ff=64, n_layers=1, max_len=32))
+try:
+    g = torch.Generator().manual_seed(0)
+    masked, labels = mask_tokens(toy_ids, toy_sp, V_toy, generator=g)
+    toy.eval()
+    with torch.no_grad():
+        at_init = float(masked_lm_loss(toy(masked, attention_mask=toy_am), labels))
+        package = float(mlm_loss(toy, {"input_ids": masked, "attention_mask": toy_am, "mlm_labels": labels})[0])
+    print(f"at initialisation: yours {at_init:.4f}, package {package:.4f}, ln V = {math.log(V_toy):.4f}")
+    assert abs(at_init - package) < 1e-4 and abs(at_init - math.log(V_toy)) < 0.2
+
+    toy.train()
+    opt = torch.optim.AdamW(toy.parameters(), lr=3e-3)
+    for step in range(200):
+        masked, labels = mask_tokens(toy_ids, toy_sp, V_toy, generator=g)  # a fresh mask every step
+        loss = masked_lm_loss(toy(masked, attention_mask=toy_am), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    print(f"after 200 steps: {loss.item():.3f} (ln V = {math.log(V_toy):.3f})")
+    assert loss.item() < math.log(V_toy) - 1.0, "200 steps did not take the loss well below ln V"
+except NotImplementedError:
+    print("write masked_lm_loss above first")
 
 # %% [markdown]
 # ## Your score

@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,7 +19,8 @@
 #
 # Chapter 08 fine-tuned BERT for the notes' four cases. Here you write three pieces of them
 # yourself: the `[CLS]` classifier of cases 1 and 3, the labels of case 2 when words are cut
-# into sub-words, and the span decoding of case 4.
+# into sub-words, and the span decoding of case 4. Then one open question on what the chapter's
+# comparison of starting weights measures.
 #
 # **How this notebook works**
 #
@@ -30,7 +31,7 @@
 #    and your points. Run it as often as you like.
 # 4. The last cell prints your score. Before you hand in, restart the kernel and run all cells.
 #
-# Points: 4 + 4 + 4, checked automatically.
+# Points: 4 + 4 + 4 checked automatically, and 4 for the open question, graded by your instructor.
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
@@ -62,7 +63,7 @@ from ptm_course.grading import check, summary
 def cls_logits(hidden, W_p, b_p, W, b):
     """Logits of the [CLS] classifier: W·tanh(W_p·h_cls + b_p) + b, batched."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: h_cls = hidden[:, 0]; pooled = torch.tanh(h_cls @ W_p.T + b_p); return pooled @ W.T + b")
+    raise NotImplementedError("Hint: only the first position, [CLS], feeds the classifier: take its vector, pass it through the pooler (a linear map, then tanh) and then through the classifier's linear map; weights in nn.Linear's layout are (out, in), so a layer multiplies by the transposed weight and adds the bias")
 
 
 # %%
@@ -87,7 +88,7 @@ check("08.cls_head", cls_logits)
 def align_labels(word_ids, word_labels):
     """A word's label on its first sub-word, -100 on continuation pieces and special tokens."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: remember the previous token's word id: a token is a word's first piece when its id is not None and differs from it")
+    raise NotImplementedError("Hint: walk through the tokens in order and remember which word the previous token belonged to: a token carries its word's label only when it starts a new word; special tokens (no word) and the continuation pieces of a word get -100")
 
 
 # %%
@@ -112,11 +113,28 @@ check("08.align_labels", align_labels)
 def decode_span(start_logits, end_logits, allowed, max_answer_len):
     """(i, j) maximising start_logits[i] + end_logits[j] with i <= j < i + max_answer_len, both allowed."""
     # YOUR CODE HERE
-    raise NotImplementedError("Hint: scores = s[:, None] + e[None, :] is a (T, T) table; set the invalid cells to -inf and take the argmax")
+    raise NotImplementedError("Hint: score every (start, end) pair at once, as a table of start score plus end score; rule out the invalid cells (end before start, longer than max_answer_len, either end outside the passage) and return the row and column of the best remaining cell")
 
 
 # %%
 check("08.best_span", decode_span)
+
+# %% [markdown]
+# ## 4. Open question: what the gap measures (4 points, graded by your instructor)
+#
+# Chapter 08 fine-tunes the same architecture from random weights and from all-MiniLM-L6-v2 and
+# calls the difference "what pre-training buys". In 4 to 8 sentences, written into `reflection`:
+#
+# - what did MiniLM's weights learn before you got them, besides Masked LM pre-training?
+# - what does that mean for the gap on each of the four cases — which cases could it favour?
+# - how would you measure the gain of pre-training alone?
+
+# %%
+reflection = """
+"""
+
+# %%
+check("08.reflection", reflection)
 
 # %% [markdown]
 # ## Your score

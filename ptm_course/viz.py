@@ -16,8 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["MASK_LEVELS", "cjk_label", "masking_playground", "plot_history", "plot_paradigms", "prompt_playground",
-           "prompt_table", "sampling_playground", "show_masking", "use_cjk_font"]
+__all__ = ["MASK_LEVELS", "attention_weights", "cjk_label", "fill_mask", "fill_mask_playground", "masking_playground",
+           "plot_attention", "plot_history", "plot_paradigms", "prompt_playground", "prompt_table",
+           "sampling_playground", "show_masking", "use_cjk_font"]
 
 # substrings of the family names (and, lower-cased, the file names) of fonts that cover Chinese
 _CJK_NAME_HINTS = ("CJK", "Source Han", "WenQuanYi", "SimHei", "Noto Sans SC")
@@ -185,6 +186,160 @@ def masking_playground(sentence: str = "新华社北京十二月三十一日电,
         w.observe(render, names="value")
     render()
     return widgets.VBox([box, level, draw, out])
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 07: where a BERT layer looks, and what its MLM head puts in a blank
+# --------------------------------------------------------------------------------------------
+
+
+def _encoder(model):
+    """The :class:`~ptm_course.models.bert.BertModel` inside ``model`` (a head's ``.bert``) or ``model`` itself."""
+    return getattr(model, "bert", model)
+
+
+def attention_weights(model, input_ids, attention_mask=None, token_type_ids=None):
+    """The attention probabilities of every layer and head: a tensor (n_layers, B, n_heads, T, T).
+
+    Row i of ``[l, b, h]`` is how query token i of layer l, head h distributes its attention over
+    the keys: softmax(q_i·Kᵀ/√d_head + M), M = −∞ on padding keys. The model runs unchanged (its
+    fused attention never materialises these numbers); a forward pre-hook on each layer's
+    ``attn`` module records the module's input and mask, and the probabilities are recomputed
+    from its ``q_proj`` and ``k_proj`` exactly as the module uses them. ``model``: a
+    ``BertModel`` or any head with a ``.bert`` (the model is put in eval mode: no dropout).
+    """
+    import math
+
+    import torch
+
+    from .models.transformer import split_heads
+
+    enc = _encoder(model)
+    seen = []
+
+    def record(module, args, kwargs):
+        seen.append((module, args[0] if args else kwargs["x"], kwargs.get("mask")))
+
+    hooks = [layer.attn.register_forward_pre_hook(record, with_kwargs=True) for layer in enc.layers]
+    enc.eval()
+    try:
+        with torch.no_grad():
+            enc(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = []
+    with torch.no_grad():
+        for attn, x, mask in seen:
+            q = split_heads(attn.q_proj(x), attn.n_heads)  # (B, nh, T, hs)
+            k = split_heads(attn.k_proj(x), attn.n_heads)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(attn.d_head)  # (B, nh, T, T)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            out.append(scores.softmax(dim=-1))
+    return torch.stack(out)
+
+
+def plot_attention(model, tokenizer, text: str, layer: int = -1, heads: Sequence[int] = (0,), pair: str | None = None):
+    """Heat maps of the attention of ``layer`` (one panel per head in ``heads``) on ``text``.
+
+    Rows are queries, columns keys, both the tokens of ``[CLS] text [SEP]`` (``[CLS] text [SEP]
+    pair [SEP]`` with ``pair``); a row sums to 1. ``tokenizer``: a Hugging Face ``tokenizers``
+    tokenizer with BERT's post-processor. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+    import torch
+
+    enc = tokenizer.encode(text, pair) if pair is not None else tokenizer.encode(text)
+    device = next(model.parameters()).device
+    ids = torch.tensor([enc.ids], device=device)
+    types = torch.tensor([enc.type_ids], device=device)
+    w = attention_weights(model, ids, token_type_ids=types)  # (L, 1, nh, T, T)
+    n_layers = w.shape[0]
+    layer_no = layer % n_layers
+    heads = list(heads)
+    T = len(enc.tokens)
+    size = max(3.0, 0.28 * T + 1.2)
+    fig, axes = plt.subplots(1, len(heads), figsize=(size * len(heads), size), squeeze=False)
+    for ax, h in zip(axes[0], heads):
+        ax.imshow(w[layer_no, 0, h].cpu().numpy(), cmap="viridis", vmin=0.0)
+        ax.set_xticks(range(T), enc.tokens, rotation=90, fontsize=8)
+        ax.set_yticks(range(T), enc.tokens, fontsize=8)
+        ax.set_xlabel("key (attended to)")
+        ax.set_title(f"layer {layer_no + 1} of {n_layers}, head {h}", fontsize=9)
+    axes[0][0].set_ylabel("query (attending)")
+    fig.tight_layout()
+    return fig
+
+
+def fill_mask(model, tokenizer, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
+    """The MLM head's top-``k`` tokens and probabilities at every ``[MASK]`` of ``text``.
+
+    ``model``: a ``BertForMaskedLM`` or ``BertForPreTraining`` (its MLM logits are used);
+    ``tokenizer``: a ``tokenizers`` WordPiece tokenizer whose vocabulary has ``[MASK]``. Returns
+    one list of (token, probability) per ``[MASK]``, left to right; raises ``ValueError`` when the
+    text has no ``[MASK]``.
+    """
+    import torch
+
+    mask_id = tokenizer.token_to_id("[MASK]")
+    enc = tokenizer.encode(text)
+    positions = [i for i, t in enumerate(enc.ids) if t == mask_id]
+    if not positions:
+        raise ValueError(f"no [MASK] in {text!r}: write [MASK] where the model should fill in a word")
+    ids = torch.tensor([enc.ids], device=next(model.parameters()).device)
+    model.eval()
+    with torch.no_grad():
+        logits = model(ids)
+    logits = logits[0] if isinstance(logits, tuple) else logits  # BertForPreTraining: (mlm, nsp)
+    probs = logits[0, positions].float().softmax(-1)  # (n_masks, V)
+    top = probs.topk(k, dim=-1)
+    return [[(tokenizer.id_to_token(int(i)), float(p)) for p, i in zip(ps, ix)]
+            for ps, ix in zip(top.values, top.indices)]
+
+
+def fill_mask_playground(model, tokenizer, text: str = "the game was released in [MASK] .", k: int = 8,
+                         use_widgets: bool | None = None):
+    """Type a sentence with ``[MASK]``, see the model's top-``k`` fillers for each blank.
+
+    It prints the predictions for ``text`` first (what a reader without a widget front-end sees),
+    then returns the widget: display it as a cell's last value. ``use_widgets=False`` only prints.
+    """
+    import html
+
+    def line(preds) -> str:
+        return "  ".join(f"{w} {p:.3f}" for w, p in preds)
+
+    print(f"sentence: {text!r}")
+    for n, preds in enumerate(fill_mask(model, tokenizer, text, k), 1):
+        print(f"  [MASK] {n}: {line(preds)}")
+    if use_widgets is False:
+        return None
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        if use_widgets:
+            raise
+        return None
+    box = widgets.Text(value=text, description="sentence:", continuous_update=False, layout=widgets.Layout(width="560px"))
+    out = widgets.HTML()
+
+    def render(_=None) -> None:
+        try:
+            all_preds = fill_mask(model, tokenizer, box.value, k)
+        except ValueError as err:
+            out.value = f"<span style='color:#a00'>{html.escape(str(err))}</span>"
+            return
+        blocks = []
+        for n, preds in enumerate(all_preds, 1):
+            bars = "".join(f"<div>{html.escape(w)}: <span style='display:inline-block;background:#4a90d9;height:0.9em;"
+                           f"width:{300 * p:.0f}px'></span> {p:.3f}</div>" for w, p in preds)
+            blocks.append(f"<div><b>[MASK] {n}</b>{bars}</div>")
+        out.value = "".join(blocks)
+
+    box.observe(render, names="value")
+    render()
+    return widgets.VBox([box, out])
 
 
 # --------------------------------------------------------------------------------------------

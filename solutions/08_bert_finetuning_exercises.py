@@ -19,7 +19,8 @@
 #
 # Chapter 08 fine-tuned BERT for the notes' four cases. Here you write three pieces of them
 # yourself: the `[CLS]` classifier of cases 1 and 3, the labels of case 2 when words are cut
-# into sub-words, and the span decoding of case 4.
+# into sub-words, and the span decoding of case 4. Then one open question on what the chapter's
+# comparison of starting weights measures.
 #
 # **How this notebook works**
 #
@@ -30,7 +31,7 @@
 #    and your points. Run it as often as you like.
 # 4. The last cell prints your score. Before you hand in, restart the kernel and run all cells.
 #
-# Points: 4 + 4 + 4, checked automatically.
+# Points: 4 + 4 + 4 checked automatically, and 4 for the open question, graded by your instructor.
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
@@ -60,7 +61,7 @@ from ptm_course.grading import check, summary
 # %%
 def cls_logits(hidden, W_p, b_p, W, b):
     """Logits of the [CLS] classifier: W·tanh(W_p·h_cls + b_p) + b, batched."""
-    ### BEGIN SOLUTION hint: h_cls = hidden[:, 0]; pooled = torch.tanh(h_cls @ W_p.T + b_p); return pooled @ W.T + b
+    ### BEGIN SOLUTION hint: only the first position, [CLS], feeds the classifier: take its vector, pass it through the pooler (a linear map, then tanh) and then through the classifier's linear map; weights in nn.Linear's layout are (out, in), so a layer multiplies by the transposed weight and adds the bias
     h_cls = hidden[:, 0]  # (B, H)
     pooled = torch.tanh(h_cls @ W_p.T + b_p)
     return pooled @ W.T + b
@@ -98,7 +99,7 @@ assert evaluate("08.cls_head", cls_logits).status == "passed"
 # %%
 def align_labels(word_ids, word_labels):
     """A word's label on its first sub-word, -100 on continuation pieces and special tokens."""
-    ### BEGIN SOLUTION hint: remember the previous token's word id: a token is a word's first piece when its id is not None and differs from it
+    ### BEGIN SOLUTION hint: walk through the tokens in order and remember which word the previous token belonged to: a token carries its word's label only when it starts a new word; special tokens (no word) and the continuation pieces of a word get -100
     labels, previous = [], None
     for w in word_ids:
         labels.append(-100 if w is None or w == previous else word_labels[w])
@@ -137,7 +138,7 @@ assert evaluate("08.align_labels", align_labels).status == "passed"
 # %%
 def decode_span(start_logits, end_logits, allowed, max_answer_len):
     """(i, j) maximising start_logits[i] + end_logits[j] with i <= j < i + max_answer_len, both allowed."""
-    ### BEGIN SOLUTION hint: scores = s[:, None] + e[None, :] is a (T, T) table; set the invalid cells to -inf and take the argmax
+    ### BEGIN SOLUTION hint: score every (start, end) pair at once, as a table of start score plus end score; rule out the invalid cells (end before start, longer than max_answer_len, either end outside the passage) and return the row and column of the best remaining cell
     T = start_logits.shape[0]
     scores = start_logits[:, None] + end_logits[None, :]  # (T_start, T_end)
     i = torch.arange(T)
@@ -157,6 +158,36 @@ assert decode_span(s, e, torch.tensor([False, True, True, True]), 30) == (1, 3)
 assert decode_span(s, e, torch.tensor([False, True, True, True]), 2) == (1, 2)
 assert evaluate("08.best_span", decode_span).status == "passed"
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 4. Open question: what the gap measures (4 points, graded by your instructor)
+#
+# Chapter 08 fine-tunes the same architecture from random weights and from all-MiniLM-L6-v2 and
+# calls the difference "what pre-training buys". In 4 to 8 sentences, written into `reflection`:
+#
+# - what did MiniLM's weights learn before you got them, besides Masked LM pre-training?
+# - what does that mean for the gap on each of the four cases — which cases could it favour?
+# - how would you measure the gain of pre-training alone?
+
+# %%
+### BEGIN SOLUTION
+### STUB reflection = """
+### STUB """
+reflection = """
+all-MiniLM-L6-v2 is not a plain pre-trained BERT: MiniLM was distilled from a larger Transformer
+pre-trained with MLM, and sentence-transformers then trained it contrastively on about a billion
+sentence pairs (Reddit, NLI pairs from SNLI/MultiNLI, question-answer pairs and more) to put
+sentences that belong together near each other. So the gap between the random start and MiniLM
+mixes pre-training with supervised pair training. Case 3 is close to NLI (does a premise support
+a hypothesis), and case 4 pairs a question with a passage, so those two may gain from the pair
+training most; cases 1 and 2 less directly. To measure pre-training alone I would fine-tune a
+checkpoint trained only with MLM (chapter 07's, or bert-base-uncased / an MLM-only MiniLM of the
+same size), with the same data, steps and learning rate, over several seeds, and compare the gaps.
+"""
+### END SOLUTION
+
+# %%
+check("08.reflection", reflection)
 
 # %% [markdown]
 # ## Your score

@@ -7,7 +7,9 @@ Notebook: ``exercises/07_bert_pretraining_exercises.ipynb`` (master: ``solutions
 - ``07.corrupt`` — ``corrupt(ids, selected, u, mask_id, random_ids)``: BERT's 80/10/10 rule applied
   to given random draws, returning (corrupted ids, labels with −100);
 - ``07.nsp_input`` — ``nsp_input(a, b, cls_id, sep_id, max_len)``: [CLS] A [SEP] B [SEP] with segment
-  ids, the longer side truncated; compared with :func:`ptm_course.data.masking.pack_pair`.
+  ids, the longer side truncated; compared with :func:`ptm_course.data.masking.pack_pair`;
+- ``07.mlm_loss`` — ``masked_lm_loss(logits, labels)``: the mean cross-entropy over the masked
+  positions only (label −100 elsewhere); ln V for a model that knows nothing.
 """
 
 from __future__ import annotations
@@ -143,4 +145,66 @@ NSP_INPUT = Question(
     ),
 )
 
-EXERCISE = Exercise("07", "Attention with a padding mask, MLM corruption, NSP inputs", (ATTENTION, CORRUPT, NSP_INPUT))
+# ---- 07.mlm_loss ----------------------------------------------------------------------------
+
+
+def _mlm_loss_case(B: int, T: int, V: int, seed: int) -> Callable[[Callable], None]:
+    def test(fn: Callable) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        g = torch.Generator().manual_seed(seed)
+        logits = torch.randn(B, T, V, generator=g) * 3
+        labels = torch.randint(0, V, (B, T), generator=g)
+        labels[torch.rand(B, T, generator=g) > 0.3] = -100
+        labels[0, 0] = 1  # at least one masked position
+        expected = F.cross_entropy(logits.reshape(-1, V), labels.reshape(-1), ignore_index=-100)
+        expect_tensor(torch.as_tensor(fn(logits, labels)), expected, f"masked_lm_loss(logits ({B}, {T}, {V}), labels with -100)")
+
+    return test
+
+
+def _mlm_uniform(fn: Callable) -> None:
+    import math
+
+    import torch
+
+    labels = torch.tensor([[-100, 3, -100, 7], [5, -100, -100, -100]])
+    got = float(fn(torch.zeros(2, 4, 50), labels))
+    if abs(got - math.log(50)) > 1e-5:
+        raise Mismatch("a model with all logits equal (it knows nothing) must score ln V", call="masked_lm_loss(zeros (2, 4, 50), labels)",
+                       expected=f"{math.log(50):.6f} (ln 50)", got=f"{got:.6f}")
+
+
+def _mlm_ignores_unmasked(fn: Callable) -> None:
+    import torch
+
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 5, 20, generator=g)
+    labels = torch.tensor([[-100, 4, -100, -100, 9], [-100, -100, 2, -100, -100]])
+    other = logits.clone()
+    other[labels == -100] = torch.randn(7, 20, generator=g) * 100  # change only the unmasked positions
+    a, b = float(fn(logits, labels)), float(fn(other, labels))
+    if abs(a - b) > 1e-5:
+        raise Mismatch("the loss changed when only the logits at unmasked positions (label -100) changed",
+                       call="masked_lm_loss(logits, labels) vs the same with other logits where labels == -100",
+                       expected=f"{a:.6f} both times", got=f"{b:.6f}")
+
+
+MLM_LOSS = Question(
+    "07.mlm_loss",
+    "masked_lm_loss",
+    "The Masked LM loss, over the masked positions only",
+    tests=(
+        Test("all logits equal: ln V", _mlm_uniform, points=1,
+             hint="softmax of equal logits is 1/V for every token, so -log p = ln V; average over the masked positions"),
+        Test("unmasked positions do not count", _mlm_ignores_unmasked, points=1,
+             hint="sel = labels != -100; use logits[sel] (n_masked, V) and labels[sel] only"),
+        Test("random logits, ~30 % masked", _mlm_loss_case(3, 8, 40, 0), points=2,
+             hint="-logits[sel].log_softmax(-1).gather(1, labels[sel][:, None]).mean(); "
+                  "or F.cross_entropy(logits.reshape(-1, V), labels.reshape(-1), ignore_index=-100)"),
+    ),
+)
+
+EXERCISE = Exercise("07", "Attention with a padding mask, MLM corruption, NSP inputs, the MLM loss",
+                    (ATTENTION, CORRUPT, NSP_INPUT, MLM_LOSS))

@@ -7,14 +7,16 @@ Notebook: ``exercises/08_bert_finetuning_exercises.ipynb`` (master: ``solutions/
 - ``08.align_labels`` — ``align_labels(word_ids, word_labels)``: a word's label on its first
   sub-word, −100 on the other pieces and on special tokens;
 - ``08.best_span`` — ``decode_span(start_logits, end_logits, allowed, max_answer_len)``: the best valid
-  answer span (i ≤ j < i + L, both allowed); compared with :func:`ptm_course.models.bert.best_span`.
+  answer span (i ≤ j < i + L, both allowed); compared with :func:`ptm_course.models.bert.best_span`;
+- ``08.reflection`` — open question: what the chapter's "random init vs pre-trained" gap measures
+  when the start is all-MiniLM-L6-v2.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
-from ..core import Exercise, Mismatch, Question, Test, expect_tensor
+from ..core import Criterion, Exercise, Mismatch, Question, Rubric, Test, expect_tensor
 
 __all__ = ["EXERCISE"]
 
@@ -86,7 +88,7 @@ ALIGN = Question(
         Test("one piece per word, [CLS] and [SEP] get −100", _align_case([None, 0, 1, 2, None], [5, 6, 7]), points=1,
              hint="word_ids holds None for special tokens: they get -100"),
         Test("a word cut into three pieces", _align_case([None, 0, 1, 1, 1, 2, None], [3, 1, 4]), points=2,
-             hint="a piece whose word id equals the previous piece's is a continuation: -100"),
+             hint="keep previous = None before the loop; label -100 if w is None or w == previous, else word_labels[w]; then previous = w"),
         Test("padding after [SEP]", _align_case([None, 0, 0, 1, None, None, None], [2, 9]), points=1,
              hint="padding also has word id None"),
     ),
@@ -124,12 +126,32 @@ BEST_SPAN = Question(
     "Decoding the answer span",
     tests=(
         Test("end ≥ start: the two argmaxes alone are not a span", _span_case(8, 30, 0, True), points=2,
-             hint="score every pair (i, j) with s[i] + e[j] and keep only j >= i"),
+             hint="scores = s[:, None] + e[None, :] is the (T, T) table of s[i] + e[j]; masked_fill the cells with j < i "
+                  "by -inf, take the argmax of the flattened table and divmod it by T"),
         Test("the answer lies in the passage", _span_case(12, 30, 1, False), points=1,
-             hint="both i and j must be allowed (passage tokens)"),
+             hint="both i and j must be allowed (passage tokens): valid &= allowed[:, None] & allowed[None, :]"),
         Test("at most max_answer_len tokens", _span_case(16, 3, 2, False), points=1,
-             hint="j - i + 1 <= max_answer_len"),
+             hint="j - i + 1 <= max_answer_len: with i = torch.arange(T), length = i[None, :] - i[:, None] is j - i per cell"),
     ),
 )
 
-EXERCISE = Exercise("08", "The [CLS] head, sub-word labels, QA span decoding", (CLS_HEAD, ALIGN, BEST_SPAN))
+# ---- 08.reflection --------------------------------------------------------------------------
+
+REFLECTION = Question(
+    "08.reflection",
+    "reflection",
+    "What the gap measures (open question)",
+    rubric=Rubric((
+        Criterion("States what MiniLM's weights learnt besides MLM pre-training: distillation from a larger "
+                  "pre-trained teacher, then contrastive training on about a billion sentence pairs, NLI "
+                  "(SNLI/MultiNLI) and question-answer pairs among them.", 2),
+        Criterion("Concludes that the gap mixes pre-training with supervised pair training, and names the cases "
+                  "most exposed: case 3 (premise/hypothesis-like pairs) and case 4 (question and passage).", 1),
+        Criterion("Proposes a controlled comparison: a start that is pre-training alone (chapter 07's checkpoint, "
+                  "or bert-base-uncased / an MLM-only checkpoint of the same size), same data, steps and seeds, "
+                  "several seeds per start.", 1),
+    )),
+)
+
+EXERCISE = Exercise("08", "The [CLS] head, sub-word labels, QA span decoding, what the gap measures",
+                    (CLS_HEAD, ALIGN, BEST_SPAN, REFLECTION))
