@@ -43,6 +43,8 @@
 # > *The notes:* **延申: Enhanced Representation through Knowledge Integration (ERNIE)** —
 # > 因为中文中盖掉一些字很容易猜出来,因此我们盖掉一些词汇 (in Chinese a single masked character is
 # > easy to guess, so ERNIE masks whole words instead).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.

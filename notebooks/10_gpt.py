@@ -44,6 +44,8 @@
 # > *The notes:* **Generative Pre-Training (GPT)** — decoder of transformer. 非常非常的巨大,
 # > 很神奇 (very, very large, and remarkably capable). In the encoder table: **Transformer
 # > (Decoder)** | GPT-1, GPT-2 | 前馈+并行 (feed-forward, parallel).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.

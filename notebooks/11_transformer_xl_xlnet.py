@@ -46,6 +46,8 @@
 # > *The notes*, in the encoder table: **Transformer-XL | XLNet | 循环+串行 (recurrent, serial) |
 # > 基于transformer引入相对位置编码** (relative positional encoding introduced on top of the
 # > Transformer).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.

@@ -47,6 +47,8 @@
 # > language model accommodates each downstream task: auxiliary task losses are added to it and
 # > pre-training continues, so that it fits the task better; in this, the pre-trained language
 # > model makes more of the sacrifices).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.

@@ -42,6 +42,8 @@
 # > *The notes*, adapting the model to downstream tasks: **delta-tuning — 仅微调模型参数的一小部分,
 # > 或是增加一组参数,而其余部分保持不变** (tune only a small part of the model's parameters, or add
 # > a small set of parameters, and keep the rest unchanged).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.

@@ -46,6 +46,8 @@
 # > 学习的任务特定的prefix参数** (learn a task-specific trainable prefix; then one only needs to keep a
 # > different prefix for each task: in practice, store one large Transformer model and several
 # > learned task-specific prefixes).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.

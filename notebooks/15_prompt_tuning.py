@@ -51,6 +51,8 @@
 # > a prompt such as "The movie is _", and let the model fill the blank with a word that expresses
 # > the sentiment — positive/negative, or finer words such as "fantastic", "boring" — and take the
 # > filled blank as the output).
+#
+# **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
 # Setup: on Colab, install the course package; everywhere, pick the device, run preset and seed.
