@@ -3,7 +3,9 @@
 - :mod:`.encoders` — MLP, CNN, RNN, LSTM and Transformer sentence encoders behind one interface;
 - :mod:`.rnn` — the RNN and LSTM cells written out, gradient/state measurements, the LSTM LM
   with truncated BPTT;
-- :mod:`.elmo` — character ids, CharCNN + Highway, the biLM, ScalarMix.
+- :mod:`.elmo` — character ids, CharCNN + Highway, the biLM, ScalarMix;
+- :mod:`.long_range` — how far back a recurrence and self-attention reach: gradient against
+  distance, the recall task.
 """
 
 from .elmo import (
@@ -28,6 +30,14 @@ from .elmo import (
     make_bilm_batch,
     reverse_padded,
     word_char_ids,
+)
+from .long_range import (
+    READER_KINDS,
+    LastTokenReader,
+    input_gradient_vs_distance,
+    recall_accuracy,
+    recall_batches,
+    recall_loss,
 )
 from .encoders import (
     ENCODER_KINDS,
@@ -67,4 +77,5 @@ __all__ = [
     "shuffle_tokens", "time_forward_backward",
     "BPTTBatches", "LMBatch", "LSTMCell", "LSTMLM", "LSTMLMConfig", "RNNCell", "TBPTTLoss", "evaluate_lm",
     "gradient_vs_distance", "state_changes", "unroll",
+    "READER_KINDS", "LastTokenReader", "input_gradient_vs_distance", "recall_accuracy", "recall_batches", "recall_loss",
 ]
