@@ -30,6 +30,9 @@
 # > 1. 浅层次嵌入 (shallow, non-contextual embeddings) — NNLM, Word2Vec, GloVe;
 # > 2. 预训练编码器 (pre-trained encoders, contextual embeddings), which 解决一词多义 (solve polysemy).
 #
+# **Time.** The `cpu` preset took 284<!-- notebook_runtimes.json:00_overview.cpu.seconds:.0f --> s end to end on
+# 2 CPU cores (`python benchmarks/run_notebook.py notebooks/00_overview.ipynb --preset cpu`).
+#
 # **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%

@@ -35,6 +35,9 @@
 #    in the paper;
 # 3. look at the by-product: the rows of C, whose nearest neighbours go from random to meaningful.
 #
+# **Time.** The `cpu` preset took 588<!-- notebook_runtimes.json:01_nnlm.cpu.seconds:.0f --> s end to end on
+# 2 CPU cores (`python benchmarks/run_notebook.py notebooks/01_nnlm.ipynb --preset cpu`).
+#
 # **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%

@@ -38,6 +38,9 @@
 # 4. train both architectures on WikiText-2, evaluate them (analogies, WordSim-353, SimLex-999)
 #    and compare with gensim trained on the same corpus with the same settings.
 #
+# **Time.** The `cpu` preset took 257<!-- notebook_runtimes.json:02_word2vec.cpu.seconds:.0f --> s end to end on
+# 2 CPU cores (`python benchmarks/run_notebook.py notebooks/02_word2vec.ipynb --preset cpu`).
+#
 # **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%

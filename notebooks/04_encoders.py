@@ -40,6 +40,9 @@
 # This chapter runs the first four rows (the Transformer decoder is chapter 10, Transformer-XL
 # chapter 11).
 #
+# **Time.** The `cpu` preset took 211<!-- notebook_runtimes.json:04_encoders.cpu.seconds:.0f --> s end to end on
+# 2 CPU cores (`python benchmarks/run_notebook.py notebooks/04_encoders.ipynb --preset cpu`).
+#
 # **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
