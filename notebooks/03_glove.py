@@ -34,6 +34,9 @@
 # 3. train GloVe on WikiText-2 and compare it with word2vec on the same corpus: quality and cost —
 #    the "local window vs global matrix" column of the notes' table, measured.
 #
+# **Time.** The `cpu` preset took 262<!-- notebook_runtimes.json:03_glove.cpu.seconds:.0f --> s end to end on
+# 2 CPU cores (`python benchmarks/run_notebook.py notebooks/03_glove.ipynb --preset cpu`).
+#
 # **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
@@ -136,7 +139,8 @@ assert abs(X - X.T).max() < 1e-9  # symmetric window
 # counted, so the number of distinct pairs (the non-zero cells) grows more slowly than the corpus —
 # but it does not stop growing: rare words keep bringing new partners. The GloVe paper estimates
 # $|X| \propto |C|^{0.8}$ for its corpora. Measured on prefixes of this corpus, with the exponent
-# fitted on a log-log scale:
+# fitted on a log-log scale (at the cpu preset — all of WikiText-2's training text, window 10 — it
+# came out at 0.80<!-- notebooks/03_glove_cpu.json:values.cooccurrence_growth_exponent:.2f -->):
 
 # %%
 sizes = [len(corpus.ids) // 2**k for k in range(5, -1, -1)]  # 1/32, 1/16, ..., all of it
