@@ -31,7 +31,7 @@ from ptm_course.data.masking import collate_pretraining, make_nsp_examples  # no
 from ptm_course.data.wordpiece import special_tokens  # noqa: E402
 from ptm_course.io import atomic_write_bytes, atomic_write_json  # noqa: E402
 from ptm_course.models.bert import BertConfig, BertForPreTraining, pretraining_loss  # noqa: E402
-from ptm_course.train import fit  # noqa: E402
+from ptm_course.train import evaluate, fit  # noqa: E402
 from ptm_course.utils import count_params, get_device, set_seed  # noqa: E402
 
 # notebook 07, section 6: what ctx.pick(...) gives for each preset
@@ -91,22 +91,14 @@ def main() -> None:
                                          max_predictions=max_pred)
                      for i in range(0, len(valid_ex), 64)]
 
-    def evaluate(model):
-        sums = {}
-        for b in valid_batches:
-            b = {k: t.to(device) for k, t in b.items()}
-            loss, metrics = pretraining_loss(model, b)
-            for key, val in {"loss": loss, **metrics}.items():
-                sums[key] = sums.get(key, 0.0) + float(val) / len(valid_batches)
-        return sums
-
     model = BertForPreTraining(cfg)
     steps = args.steps or pr["steps"]
     print(f"preset {args.preset}: {len(examples):,} pairs, V={V}, {count_params(model) / 1e6:.2f} M parameters, "
           f"{steps} steps of {pr['batch']} on {device}", flush=True)
     t0 = time.perf_counter()
     history = fit(model, loader, pretraining_loss, max_steps=steps, lr=pr["lr"], weight_decay=0.01,
-                  warmup_steps=steps // 10, eval_fn=evaluate, eval_every=max(1, steps // 4),
+                  warmup_steps=steps // 10, eval_fn=lambda m: evaluate(m, valid_batches, pretraining_loss),
+                  eval_every=max(1, steps // 4),
                   log_every=max(1, steps // 40), device=device, seed=0, progress=False)
     seconds = time.perf_counter() - t0
     for row in history.eval:

@@ -43,6 +43,11 @@
 # > (decide whether two sentences should follow each other). `[SEP]`: the boundary of two
 # > sentences; `[CLS]`: the position that outputs the classification result (一般在开头, usually at the start).
 #
+# **Time.** The `cpu` preset took 1250<!-- notebook_runtimes.json:07_bert_pretraining.cpu.seconds:.0f --> s end to end on
+# 2 CPU cores (`python benchmarks/run_notebook.py notebooks/07_bert_pretraining.ipynb --preset cpu`),
+# a minute over the chapter's 20-minute budget. The pre-training of section 6 alone took
+# 1,012<!-- bert_pretrain_cpu_preset.json:seconds:,.0f --> s as a script (`benchmarks/bert_pretrain_preset.py`).
+#
 # **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
 # %%
@@ -242,7 +247,7 @@ from torch.utils.data import DataLoader
 
 from ptm_course.data.masking import collate_pretraining
 from ptm_course.models.bert import pretraining_loss
-from ptm_course.train import fit
+from ptm_course.train import evaluate, fit
 from ptm_course.viz import plot_history
 
 V = tok.get_vocab_size()
@@ -259,23 +264,12 @@ valid_batches = [collate_pretraining(valid_ex[i:i + 64], sp, V, generator=torch.
                                      max_predictions=max_predictions)
                  for i in range(0, len(valid_ex), 64)]  # fixed masks: comparable evaluations
 
-
-def evaluate(model):
-    sums = {}
-    for b in valid_batches:
-        b = {k: t.to(ctx.device) for k, t in b.items()}
-        loss, metrics = pretraining_loss(model, b)
-        for key, val in {"loss": loss, **metrics}.items():
-            sums[key] = sums.get(key, 0.0) + float(val) / len(valid_batches)
-    return sums
-
-
 model = BertForPreTraining(cfg)
 print(f"{count_params(model) / 1e6:.2f} M parameters;", cfg)
 max_steps = ctx.pick(smoke=200, cpu=1500, gpu=20000)
 history = fit(model, loader, pretraining_loss, max_steps=max_steps,
               lr=ctx.pick(smoke=2e-3, cpu=5e-4, gpu=3e-4), weight_decay=0.01,
-              warmup_steps=max_steps // 10, eval_fn=evaluate, eval_every=max_steps // 4,
+              warmup_steps=max_steps // 10, eval_fn=lambda m: evaluate(m, valid_batches, pretraining_loss), eval_every=max_steps // 4,
               log_every=max(1, max_steps // 40), device=ctx.device, seed=ctx.seed)
 plot_history(history, keys=["loss", "mlm_acc", "nsp_acc"]);
 

@@ -65,6 +65,7 @@ from .utils import amp_dtype, autocast, get_device, grad_scaler
 
 __all__ = [
     "History",
+    "evaluate",
     "fit",
     "load_model_weights",
     "lr_schedule",
@@ -345,6 +346,37 @@ def _load_checkpoint(path: Path, model, optimizer, scaler, device) -> dict:
 # --------------------------------------------------------------------------------------------
 # The loop and its helpers: how long, where a run is, which batches an epoch gives
 # --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, device: torch.device | str | None = None) -> dict[str, float]:
+    """The loss and the metrics of ``loss_fn(model, batch) -> (loss, metrics)``, averaged over ``batches``.
+
+    The same contract as :func:`fit`'s: every chapter evaluates with the loss it trains with.
+    Runs in eval mode under ``no_grad`` (the model's mode is restored), on ``device`` (default:
+    the model's), and gives every batch the same weight — use batches of one size (the last
+    may be smaller) or a loss that is already a mean per batch. Returns ``{"loss": ..., **metrics}``
+    as floats, ready to be an ``eval_fn``: ``fit(..., eval_fn=lambda m: evaluate(m, valid, loss_fn))``.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    try:
+        for batch in batches:
+            out = loss_fn(model, to_device(batch, torch.device(device)))
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise TypeError(f"loss_fn must return (loss, metrics_dict); got {type(out).__name__}")
+            for key, value in {"loss": out[0], **(out[1] or {})}.items():
+                sums[key] = sums.get(key, 0.0) + _as_float(value)
+            n += 1
+    finally:
+        model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluate needs at least one batch; got an empty iterable")
+    return {key: total / n for key, total in sums.items()}
 
 
 def _as_float(v: Any) -> float:

@@ -151,7 +151,8 @@ def test_overfit_one_batch():
     # the first word after <S> (forward) and the last word before </S> (backward) cannot be known
     # from one side, so the loss cannot reach 0
     assert before > 2.0 and after.item() < 0.3
-    assert set(metrics) == {"ppl_forward", "ppl_backward"}
+    assert set(metrics) == {"nll_forward", "nll_backward"}
+    assert after.item() == pytest.approx((metrics["nll_forward"].item() + metrics["nll_backward"].item()) / 2, rel=1e-6)
 
 
 def test_bad_char_id_shape_is_reported():

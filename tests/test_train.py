@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ptm_course.train import History, fit, load_model_weights, lr_schedule, save_model_weights
+from ptm_course.train import History, evaluate, fit, load_model_weights, lr_schedule, save_model_weights
 from ptm_course.viz import plot_history
 
 
@@ -276,3 +276,30 @@ def test_resume_is_exact_when_the_collate_draws_random_numbers(tmp_path):
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
     assert h_res.train == h_ref.train
+
+
+def test_evaluate_averages_loss_and_metrics_over_batches_in_eval_mode():
+    model = _model()
+    model.train()
+    batches = [(x, y) for x, y in DataLoader(_task().dataset, batch_size=16)]
+    got = evaluate(model, batches, _loss)
+    model.eval()
+    with torch.no_grad():  # by hand: dropout off, one value per batch, equal weights
+        per = [_loss(model, b) for b in batches]
+    assert got["loss"] == pytest.approx(sum(float(l) for l, _ in per) / len(per), rel=1e-6)
+    assert got["acc"] == pytest.approx(sum(float(m["acc"]) for _, m in per) / len(per), rel=1e-6)
+    model.train()
+    evaluate(model, batches, _loss)
+    assert model.training, "evaluate restores the model's mode"
+    # usable as fit's eval_fn
+    hist = fit(model, batches, _loss, max_steps=4, lr=1e-2, eval_fn=lambda m: evaluate(m, batches, _loss),
+               eval_every=2, progress=False, device="cpu")
+    assert [e["step"] for e in hist.eval] == [2, 4] and set(hist.eval[-1]) >= {"loss", "acc"}
+
+
+def test_evaluate_names_a_wrong_loss_fn_and_an_empty_iterable():
+    model = _model()
+    with pytest.raises(TypeError, match=r"\(loss, metrics_dict\)"):
+        evaluate(model, [(torch.randn(2, 4), torch.zeros(2, dtype=torch.long))], lambda m, b: m(b[0]).sum())
+    with pytest.raises(ValueError, match="at least one batch"):
+        evaluate(model, [], _loss)

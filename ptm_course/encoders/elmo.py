@@ -333,7 +333,9 @@ def bilm_loss(model: BiLM, batch: BiLMBatch) -> tuple[torch.Tensor, dict]:
 
     The paper maximises the sum of the two directions' log-likelihoods. Here each direction's
     cross-entropy is a mean over its tokens, and their sum is halved so that the value reads on
-    the scale of one language model; a constant factor does not change the minimum.
+    the scale of one language model; a constant factor does not change the minimum. The metrics
+    are each direction's cross-entropy in nats (``nll_forward``, ``nll_backward``): exp gives
+    its perplexity.
     """
     char_ids, word_ids = batch
     out = model(char_ids, word_ids != -100)
@@ -343,7 +345,7 @@ def bilm_loss(model: BiLM, batch: BiLMBatch) -> tuple[torch.Tensor, dict]:
     loss_f = F.cross_entropy(logits_f.reshape(-1, V).float(), y_f.reshape(-1))
     loss_b = F.cross_entropy(logits_b.reshape(-1, V).float(), y_b.reshape(-1))
     loss = (loss_f + loss_b) / 2
-    return loss, {"ppl_forward": torch.exp(loss_f.detach()), "ppl_backward": torch.exp(loss_b.detach())}
+    return loss, {"nll_forward": loss_f.detach(), "nll_backward": loss_b.detach()}
 
 
 # --------------------------------------------------------------------------------------------
