@@ -18,7 +18,8 @@ import time
 import torch
 
 from ptm_course.data import load
-from ptm_course.data.bert_inputs import encode_texts, predict, tensor_loader
+from ptm_course.data.bert_inputs import encode_texts, tensor_loader
+from ptm_course.metrics import predict
 from ptm_course.models.bert import BertForSequenceClassification, sequence_classification_loss
 from ptm_course.models.hf_loading import load_pretrained_bert
 from ptm_course.train import fit

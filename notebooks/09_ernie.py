@@ -355,7 +355,8 @@ if ctx.preset.name != "smoke":  # a few smoke steps learn almost nothing; the re
 import dataclasses
 import statistics
 
-from ptm_course.data.bert_inputs import encode_tagged, encode_texts, predict, tensor_loader
+from ptm_course.data.bert_inputs import encode_tagged, encode_texts, tensor_loader
+from ptm_course.metrics import predict
 from ptm_course.metrics import entity_f1
 from ptm_course.models.bert import (BertForSequenceClassification, BertForTokenClassification,
                                     sequence_classification_loss, token_classification_loss)

@@ -527,7 +527,7 @@ for kind, model in writers.items():
 # its accuracy is in section 3) reads every sample:
 
 # %%
-from ptm_course.data.bert_inputs import predict
+from ptm_course.metrics import predict
 
 judged = {}
 for kind, texts in samples.items():

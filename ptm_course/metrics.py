@@ -1,4 +1,5 @@
-"""Metrics shared by the chapters: perplexity and bits per character, entity F1, SQuAD exact match and F1.
+"""Metrics shared by the chapters: perplexity and bits per character, entity F1, SQuAD exact match and F1,
+and ``predict``, the model outputs over a dict of encoded examples that the scores are computed from.
 
     >>> import math
     >>> round(perplexity(math.log(50.0)), 6)
@@ -15,7 +16,8 @@ import string
 import torch
 from torch.nn import functional as F
 
-__all__ = ["bio_spans", "bits_per_character", "causal_lm_nll", "entity_f1", "lm_mean_nll", "perplexity", "squad_em_f1"]
+__all__ = ["bio_spans", "bits_per_character", "causal_lm_nll", "entity_f1", "lm_mean_nll", "perplexity", "predict",
+           "squad_em_f1"]
 
 
 def perplexity(mean_nll: float | torch.Tensor) -> float:
@@ -171,3 +173,34 @@ def squad_em_f1(prediction: str, gold_answers: list[str] | str) -> tuple[float, 
         return 2 * precision * recall / (precision + recall)
 
     return em, max(f1(g) for g in gold_answers)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, tensors: dict, batch_size: int = 64,
+            device: torch.device | str = "cpu") -> list[torch.Tensor] | torch.Tensor:
+    """Run ``model(input_ids, token_type_ids, attention_mask)`` over all rows of ``tensors`` (the
+    dict that :mod:`ptm_course.data.bert_inputs` encodes) in eval mode, batch by batch.
+
+    Returns the concatenated output (a tensor, or a list of tensors for models that return a
+    tuple, e.g. QA start/end logits), padded back to the full sequence length where it has one.
+    """
+    model.eval()
+    outs: list = []
+    T_full = tensors["input_ids"].shape[1]
+    from .data.bert_inputs import tensor_loader
+
+    for batch in tensor_loader(tensors, batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        y = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+        ys = list(y) if isinstance(y, tuple) else [y]
+        T = batch["input_ids"].shape[1]
+        fixed = []
+        for t in ys:
+            t = t.float().cpu()
+            if t.dim() >= 2 and t.shape[1] == T and T < T_full:  # per-token output: pad back
+                pad = torch.full((t.shape[0], T_full - T, *t.shape[2:]), -1e4)
+                t = torch.cat([t, pad], 1)
+            fixed.append(t)
+        outs.append(fixed)
+    cat = [torch.cat([o[i] for o in outs]) for i in range(len(outs[0]))]
+    return cat if len(cat) > 1 else cat[0]

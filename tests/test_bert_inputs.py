@@ -10,10 +10,10 @@ from ptm_course.data.bert_inputs import (
     encode_squad,
     encode_tagged,
     encode_texts,
-    predict,
     squad_answers,
     tensor_loader,
 )
+from ptm_course.metrics import predict
 from ptm_course.data.wordpiece import train_wordpiece
 
 CORPUS = ["the tower was built in paris by gustave eiffel in 1889 .",

@@ -27,7 +27,6 @@ __all__ = [
     "encode_squad",
     "encode_tagged",
     "encode_texts",
-    "predict",
     "squad_answers",
     "tensor_loader",
 ]
@@ -167,34 +166,6 @@ def _trim(batch: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
 def tensor_loader(tensors: dict, batch_size: int, shuffle: bool = False) -> DataLoader:
     """A DataLoader over :class:`TensorDictDataset` that trims each batch to its longest row."""
     return DataLoader(TensorDictDataset(tensors), batch_size=batch_size, shuffle=shuffle, collate_fn=_trim)
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, tensors: dict, batch_size: int = 64,
-            device: torch.device | str = "cpu") -> list[torch.Tensor] | torch.Tensor:
-    """Run ``model(input_ids, token_type_ids, attention_mask)`` over all rows in eval mode.
-
-    Returns the concatenated output (a tensor, or a list of tensors for models that return a
-    tuple, e.g. QA start/end logits), padded back to the full sequence length where it has one.
-    """
-    model.eval()
-    outs: list = []
-    T_full = tensors["input_ids"].shape[1]
-    for batch in tensor_loader(tensors, batch_size):
-        batch = {k: v.to(device) for k, v in batch.items()}
-        y = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
-        ys = list(y) if isinstance(y, tuple) else [y]
-        T = batch["input_ids"].shape[1]
-        fixed = []
-        for t in ys:
-            t = t.float().cpu()
-            if t.dim() >= 2 and t.shape[1] == T and T < T_full:  # per-token output: pad back
-                pad = torch.full((t.shape[0], T_full - T, *t.shape[2:]), -1e4)
-                t = torch.cat([t, pad], 1)
-            fixed.append(t)
-        outs.append(fixed)
-    cat = [torch.cat([o[i] for o in outs]) for i in range(len(outs[0]))]
-    return cat if len(cat) > 1 else cat[0]
 
 
 def squad_answers(start_logits: torch.Tensor, end_logits: torch.Tensor, enc: dict, contexts: Sequence[str],

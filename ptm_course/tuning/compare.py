@@ -97,7 +97,7 @@ def load_task(name: str, tok, n_train: int | None = None, n_valid: int | None = 
 @torch.no_grad()
 def task_accuracy(model: nn.Module, tensors: Mapping[str, torch.Tensor], task: Task, device="cpu") -> float:
     """Accuracy over examples (sentence tasks) or over labelled words (token tasks)."""
-    from ..data.bert_inputs import predict
+    from ..metrics import predict
 
     pred = predict(model, dict(tensors), device=device).argmax(-1)
     labels = tensors["labels"]
