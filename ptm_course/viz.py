@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 __all__ = ["MASK_LEVELS", "attention_weights", "cjk_label", "fill_mask", "fill_mask_playground", "masking_playground",
-           "plot_attention", "plot_history", "plot_paradigms", "prompt_playground", "prompt_table",
+           "plot_attention", "plot_bars", "plot_history", "plot_paradigms", "prompt_playground", "prompt_table",
            "sampling_playground", "show_masking", "use_cjk_font"]
 
 # substrings of the family names (and, lower-cased, the file names) of fonts that cover Chinese
@@ -53,6 +53,40 @@ def plot_history(history, keys: Sequence[str] | None = None, title: str | None =
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_bars(groups, ylabel: str, title: str | None = None, reference: tuple[float, str] | None = None,
+              ylim: tuple[float, float] | None = None, ax=None):
+    """Grouped bars: one group per outer key of ``groups``, one coloured bar per inner key.
+
+    ``groups`` maps a group label to ``{series: value}``; a series missing from a group leaves a
+    gap (chapter 08's third start runs on two of the four cases). ``reference=(y, label)`` draws a
+    dotted line (chance, or the starting value). Returns the axes.
+
+        plot_bars({"case 1": {"random": 0.55, "pre-trained": 0.78}, "case 2": {...}}, "accuracy",
+                  reference=(0.5, "chance"))
+    """
+    import matplotlib.pyplot as plt
+
+    if not groups:
+        raise ValueError("nothing to plot: groups is empty")
+    series = list(dict.fromkeys(name for row in groups.values() for name in row))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(groups) + 1.5), 3.4))
+    width = 0.8 / len(series)
+    for i, name in enumerate(series):
+        xs = [j + width * (i - (len(series) - 1) / 2) for j, row in enumerate(groups.values()) if name in row]
+        ax.bar(xs, [row[name] for row in groups.values() if name in row], width=width, label=name)
+    if reference is not None:
+        ax.axhline(reference[0], color="gray", ls=":", label=reference[1])
+    ax.set_xticks(range(len(groups)), list(groups), fontsize=8)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
 
 
 def _samples(model, tokenizer, prompt: str, max_new_tokens: int, temperature: float, top_p: float,
