@@ -70,7 +70,7 @@ from ptm_course.embeddings import (
     plot_words,
     wikitext_sentences,
 )
-from ptm_course.embeddings.word2vec import encode_corpus
+from ptm_course.data.corpus import encode_corpus
 from ptm_course.notebook import record
 
 MAX_LINES = ctx.pick(smoke=4_000, cpu=None, gpu=None)  # None = all of WikiText-2 train

@@ -34,6 +34,7 @@ __all__ = [
     "get_preset",
     "grad_scaler",
     "median_seconds",
+    "num_threads",
     "set_seed",
 ]
 
@@ -232,6 +233,27 @@ def iter_chunks(n: int, size: int) -> Iterator[slice]:
         raise ValueError(f"chunk size must be positive, got {size}")
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
+
+
+@contextlib.contextmanager
+def num_threads(n: int | None) -> Iterator[None]:
+    """Run the block with torch's CPU thread count set to ``n`` (restored after); ``None`` changes nothing.
+
+    >>> with num_threads(1):
+    ...     torch.get_num_threads()
+    1
+    """
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"num_threads needs n >= 1 (or None), got {n}")
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ptm_course.embeddings.glove import (
     glove_loss,
     glove_weight,
 )
-from ptm_course.embeddings.word2vec import build_vocab, encode_corpus
+from ptm_course.data.corpus import build_vocab, encode_corpus
 
 
 def _brute_force_cooccurrence(sentences: list[list[int]], V: int, window: int, symmetric: bool = True) -> np.ndarray:

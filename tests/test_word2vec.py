@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from ptm_course.data.corpus import build_vocab, context_windows, encode_corpus
 from ptm_course.embeddings.word2vec import (
     AliasSampler,
     Word2Vec,
     Word2VecConfig,
-    build_vocab,
-    context_windows,
     draw_negatives,
-    encode_corpus,
     hierarchical_softmax_loss,
     hs_log_probs,
     hs_update,

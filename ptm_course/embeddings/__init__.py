@@ -25,11 +25,11 @@ from .evaluate import (
 from .explorer import explorer
 from .glove import GloVe, GloVeConfig, cooccurrence_matrix, glove_adagrad_step, glove_loss, glove_weight
 from .nnlm import NNLM, NNLMConfig, nnlm_forward, nnlm_loss
+from ..data.corpus import build_vocab
 from .word2vec import (
     HuffmanTree,
     Word2Vec,
     Word2VecConfig,
-    build_vocab,
     hierarchical_softmax_loss,
     hs_log_probs,
     huffman_tree,

@@ -47,7 +47,8 @@ from scipy import sparse
 from ..data.vocab import Vocab
 from ..train import History
 from .evaluate import Embeddings
-from .word2vec import _num_threads, build_vocab, encode_corpus
+from ..data.corpus import build_vocab, encode_corpus
+from ..utils import num_threads
 
 __all__ = [
     "GloVe",
@@ -284,7 +285,7 @@ class GloVe:
         history = History()
         bar = tqdm(total=epochs * n, unit="rec", unit_scale=True, disable=not progress, desc="GloVe")
         start = time.perf_counter()
-        with _num_threads(threads):
+        with num_threads(threads):
             for epoch in range(epochs):
                 order = torch.randperm(n, generator=gen, device=dev)  # a new order each epoch (glove's shuffle runs once)
                 cost = torch.zeros((), device=dev)
