@@ -43,10 +43,12 @@
 # > (decide whether two sentences should follow each other). `[SEP]`: the boundary of two
 # > sentences; `[CLS]`: the position that outputs the classification result (一般在开头, usually at the start).
 #
-# **Time.** The `cpu` preset took 1250<!-- notebook_runtimes.json:07_bert_pretraining.cpu.seconds:.0f --> s end to end on
+# **Time.** The `cpu` preset took 1457<!-- notebook_runtimes.json:07_bert_pretraining.cpu.seconds:.0f --> s end to end on
 # 2 CPU cores (`python benchmarks/run_notebook.py notebooks/07_bert_pretraining.ipynb --preset cpu`),
-# a minute over the chapter's 20-minute budget. The pre-training of section 6 alone took
-# 1,012<!-- bert_pretrain_cpu_preset.json:seconds:,.0f --> s as a script (`benchmarks/bert_pretrain_preset.py`).
+# over the chapter's 20-minute budget: nearly all of it is the 1,500 pre-training steps of
+# section 6, which alone took
+# 1,012<!-- bert_pretrain_cpu_preset.json:seconds:,.0f --> s as a script (`benchmarks/bert_pretrain_preset.py`) in an
+# earlier session on the same machine.
 #
 # **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
 
