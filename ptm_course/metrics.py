@@ -183,12 +183,14 @@ def predict(model: torch.nn.Module, tensors: dict, batch_size: int = 64,
 
     Returns the concatenated output (a tensor, or a list of tensors for models that return a
     tuple, e.g. QA start/end logits), padded back to the full sequence length where it has one.
+    The model's train/eval mode is restored afterwards.
     """
+    from .data.bert_inputs import tensor_loader
+
+    was_training = model.training
     model.eval()
     outs: list = []
     T_full = tensors["input_ids"].shape[1]
-    from .data.bert_inputs import tensor_loader
-
     for batch in tensor_loader(tensors, batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         y = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
@@ -202,5 +204,6 @@ def predict(model: torch.nn.Module, tensors: dict, batch_size: int = 64,
                 t = torch.cat([t, pad], 1)
             fixed.append(t)
         outs.append(fixed)
+    model.train(was_training)
     cat = [torch.cat([o[i] for o in outs]) for i in range(len(outs[0]))]
     return cat if len(cat) > 1 else cat[0]

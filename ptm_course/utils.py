@@ -274,10 +274,7 @@ def median_seconds(fn: Callable[[], object], repeats: int = 21, warmup: int = 2,
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be ≥ 1 and warmup ≥ 0, got {repeats} and {warmup}")
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with num_threads(threads):
         for _ in range(warmup):
             fn()
         times = []
@@ -285,6 +282,4 @@ def median_seconds(fn: Callable[[], object], repeats: int = 21, warmup: int = 2,
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(before)
     return statistics.median(times)

@@ -88,7 +88,9 @@ def test_loader_trims_padding_and_predict_restores_length(tok):
         def forward(self, ids, types, mask):
             return ids.float()[..., None].expand(*ids.shape, 2)
 
-    out = predict(PerToken(), enc, batch_size=2)
+    per_token = PerToken().train()
+    out = predict(per_token, enc, batch_size=2)
+    assert per_token.training, "predict restores the model's train/eval mode"
     assert out.shape == (3, enc["input_ids"].shape[1], 2)
     real = enc["attention_mask"].bool()
     assert torch.equal(out[..., 0][real], enc["input_ids"].float()[real])

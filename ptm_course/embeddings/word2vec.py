@@ -839,14 +839,9 @@ def time_output_layer(
             torch.cuda.synchronize(dev)
         return time.perf_counter() - t0
 
-    threads = torch.get_num_threads()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    with num_threads(1 if dev.type == "cpu" else None):
         n = 1
-        while (t := timed(n)) < min_time and n < 1 << 16:  # the first call doubles as the warm-up
+        while timed(n) < min_time and n < 1 << 16:  # the first call doubles as the warm-up
             n *= 2
         times = sorted(timed(n) / n for _ in range(repeats))
-    finally:
-        torch.set_num_threads(threads)
     return times[len(times) // 2] / batch
