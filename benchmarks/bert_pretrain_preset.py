@@ -36,7 +36,7 @@ from ptm_course.utils import count_params, get_device, set_seed  # noqa: E402
 
 # notebook 07, section 6: what ctx.pick(...) gives for each preset
 PRESETS = {
-    "cpu": dict(vocab=8000, max_len=128, model=dict(), n_valid=1024, batch=32, steps=1500, lr=5e-4),
+    "cpu": dict(vocab=8000, max_len=96, model=dict(dropout=0.0, attn_dropout=0.0), n_valid=1024, batch=32, steps=1500, lr=5e-4),
     "gpu": dict(vocab=16000, max_len=128, model=dict(d_model=512, n_layers=8, n_heads=8, d_ff=2048), n_valid=2048,
                 batch=128, steps=20000, lr=3e-4),
 }

@@ -144,7 +144,8 @@ _BERT_SMALL = dict(d_model=256, n_layers=4, n_heads=4, d_ff=1024)  # BertConfig.
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("bert", "smoke"): _bert("smoke", 4000, 3000, 64, dict(d_model=64, n_layers=2, n_heads=4, d_ff=256), 32, 200, 2e-3,
                              256, 120),
-    ("bert", "cpu"): _bert("cpu", 8000, None, 128, _BERT_SMALL, 32, 1500, 5e-4, 1024, None),
+    ("bert", "cpu"): _bert("cpu", 8000, None, 96, {**_BERT_SMALL, "dropout": 0.0, "attn_dropout": 0.0}, 32, 1500, 5e-4,
+                           1024, None),
     ("bert", "gpu"): _bert("gpu", 16000, None, 128, dict(d_model=512, n_layers=8, n_heads=8, d_ff=2048), 128, 20000,
                            3e-4, 2048, None),
     ("ernie", "smoke"): _ernie("smoke", 3000, 48, dict(d_model=64, n_layers=2, n_heads=2, d_ff=128), 32, 30, 2e-3, 200),

@@ -212,10 +212,13 @@ def test_asking_for_a_gpu_without_one_is_a_clear_error(capsys, tmp_path):
 
 
 def test_the_recipes_are_the_notebooks_sizes():
-    # chapter 07 (cpu): WordPiece 8,000, pairs of 128, BertConfig.small, 32 pairs x 1,500 steps at 5e-4
+    # chapter 07 (cpu): WordPiece 8,000, pairs of 96, BertConfig.small without dropout, 32 pairs x 1,500 steps at 5e-4
     b = recipe("bert", "cpu")
-    assert (b.vocab_size, b.seq_len, b.global_batch, b.steps, b.lr) == (8000, 128, 32, 1500, 5e-4)
-    assert dict(b.model_config) == dict(d_model=256, n_layers=4, n_heads=4, d_ff=1024)
+    assert (b.vocab_size, b.seq_len, b.global_batch, b.steps, b.lr) == (8000, 96, 32, 1500, 5e-4)
+    assert dict(b.model_config) == dict(d_model=256, n_layers=4, n_heads=4, d_ff=1024, dropout=0.0, attn_dropout=0.0)
+    text = Path(__file__).resolve().parents[1].joinpath("notebooks", "07_bert_pretraining.py").read_text(encoding="utf-8")
+    assert "max_len = ctx.pick(smoke=64, cpu=96, gpu=128)" in text
+    assert "cpu=BertConfig.small(vocab_size=V, max_len=max_len, dropout=0.0, attn_dropout=0.0)" in text
     # chapter 10 (cpu): BPE 4,096, windows of 128, 16 per step, 2.4 M tokens = 1,171 steps, d 128 x 4 layers
     g = recipe("gpt", "cpu")
     assert (g.vocab_size, g.seq_len, g.global_batch, g.steps, g.lr) == (4096, 128, 16, 1171, 2e-3)
