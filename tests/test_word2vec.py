@@ -418,6 +418,27 @@ def test_hogwild_workers_train_the_shared_vectors(loss):
     assert torch.equal(runs[0], runs[1])
 
 
+@pytest.mark.parametrize("arch", ["skipgram", "cbow"])
+def test_one_hogwild_worker_is_the_reference_trainer_bit_for_bit(arch):
+    # word2vec_fast.train_hogwild with one worker walks the stretches as Word2Vec.train does,
+    # with the same generator and batches: the fast path and the reference compute the same vectors
+    from ptm_course.embeddings.word2vec import _TrainingRun
+    from ptm_course.embeddings.word2vec_fast import train_hogwild
+
+    sentences = _toy_corpus(200)
+    cfg = Word2VecConfig(arch=arch, dim=16, window=3, min_count=1, sample=1e-2, epochs=2, batch_size=64,
+                         chunk_words=600)
+    reference = Word2Vec.from_sentences(sentences, cfg)
+    ref_report = reference.train(sentences, progress=False, threads=1)  # workers run one torch thread each
+    fast = Word2Vec.from_sentences(sentences, cfg)
+    run = _TrainingRun(fast, fast.encode(sentences), cfg.epochs, progress=False)
+    train_hogwild(run, workers=1)
+    report = run.report()
+    assert torch.equal(fast.W_in, reference.W_in) and torch.equal(fast.W_out, reference.W_out)
+    assert [r["loss"] for r in report.history.train] == [r["loss"] for r in ref_report.history.train]
+    assert report.examples == ref_report.examples and fast.epochs_trained == reference.epochs_trained == 2
+
+
 def test_hogwild_errors_reach_the_caller():
     sentences = _toy_corpus(200)
     cfg = Word2VecConfig(arch="skipgram", loss="hierarchical", dim=16, window=3, min_count=1, sample=0.0,

@@ -32,7 +32,8 @@ hand (no autograd, no optimizer) and scattered with ``index_add_``. The same cod
 and GPU; there is no Python loop per training pair. Three options trade exactness for speed:
 ``Word2VecConfig(compile=True)`` fuses each batch step with ``torch.compile`` (CPU), ``train(...,
 workers=n)`` runs n Hogwild threads as word2vec.c does (CPU), and ``max_repeats`` caps the summed
-stale update of a word repeated in a batch, which large GPU batches need.
+stale update of a word repeated in a batch, which large GPU batches need. The first two live in
+:mod:`.word2vec_fast`; this file is the reference they are tested against.
 
     >>> sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat"]] * 50
     >>> cfg = Word2VecConfig(dim=8, window=2, min_count=1, epochs=2, sample=0.0)
@@ -48,9 +49,7 @@ from __future__ import annotations
 
 import heapq
 import math
-import threading
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
@@ -485,6 +484,52 @@ class TrainReport:
         )
 
 
+class _TrainingRun:
+    """The bookkeeping of one call to :meth:`Word2Vec.train`: the stretches of corpus to train on,
+    the words done so far (they drive α), the loss history, the progress bar and the clock."""
+
+    def __init__(self, model: "Word2Vec", corpus: EncodedCorpus, epochs: int, progress: bool):
+        from tqdm.auto import tqdm
+
+        cfg = model.config
+        self.model, self.corpus, self.epochs = model, corpus, epochs
+        self.seed = cfg.seed * 1000 + model.epochs_trained + 1
+        self.jobs = [(epoch, lo, hi) for epoch in range(epochs) for lo, hi in corpus.chunks(cfg.chunk_words)]
+        self.total = epochs * corpus.raw_words
+        self.ids, self.sent = corpus.ids.to(model.device), corpus.sentence.to(model.device)
+        self.history = History()
+        self.done = self.examples = self.step = 0
+        self.bar = tqdm(total=self.total, unit="w", unit_scale=True, disable=not progress, desc=f"{cfg.arch}/{cfg.loss}")
+        self.start = time.perf_counter()
+
+    def train_stretch(self, lo: int, hi: int, done: int, gen: torch.Generator, batch: int,
+                      hogwild: bool = False) -> tuple[int, int, float]:
+        """Train on sentences [lo, hi); returns (raw words, examples, summed loss)."""
+        c = self.corpus
+        raw = int(c.raw_cum[hi] - c.raw_cum[lo])
+        a, b = int(c.offsets[lo]), int(c.offsets[hi])
+        n, loss = self.model._train_chunk(self.ids[a:b], self.sent[a:b], done, raw, self.total, gen, batch, hogwild)
+        return raw, n, loss
+
+    def record(self, epoch: int, raw: int, n: int, loss: float) -> None:
+        self.done += raw
+        self.bar.update(raw)
+        if n == 0:  # nothing left after subsampling
+            return
+        self.examples += n
+        self.step += 1
+        self.history.train.append({"step": self.step, "epoch": epoch + self.model.epochs_trained, "words": self.done,
+                                   "loss": loss / n, "alpha": self.model._alpha(self.done / self.total)})
+        self.bar.set_postfix(loss=f"{self.history.train[-1]['loss']:.3f}", refresh=False)
+
+    def report(self) -> TrainReport:
+        if self.model.device.type == "cuda":
+            torch.cuda.synchronize(self.model.device)
+        seconds = time.perf_counter() - self.start
+        self.model.epochs_trained += self.epochs
+        return TrainReport(history=self.history, seconds=seconds, raw_words=self.total, examples=self.examples)
+
+
 class Word2Vec:
     """CBOW or skip-gram with hierarchical softmax or negative sampling.
 
@@ -514,7 +559,7 @@ class Word2Vec:
             self.codes, self.points, self.lengths = self.tree.padded(self.device)
         self.epochs_trained = 0
         self._steps: dict[bool, tuple] = {}  # the batch steps (compiled on first use when config.compile)
-        self._compile_failed = False
+        self._compile_failed = False  # set by .word2vec_fast when a compilation fails
 
     @classmethod
     def from_sentences(
@@ -564,44 +609,17 @@ class Word2Vec:
         return loss
 
     def _batch_steps(self, hogwild: bool):
-        """The two batch steps, compiled with ``torch.compile`` when ``config.compile`` (built once per mode)."""
+        """The two batch steps; with ``config.compile``, their fused versions (:mod:`.word2vec_fast`)."""
         if hogwild not in self._steps:
             steps = (self._skipgram_batch, self._cbow_batch)
             # hierarchical softmax stays eager: its paths give every batch a new number of nodes,
             # and recompiling for them cost far more than fusing saved
             if self.config.compile and self.config.loss == "negative":
-                # Hogwild workers: a C++ wrapper around the compiled kernels, which lets go of the GIL
-                # while they run (the default Python wrapper holds it, and the workers would take turns)
-                options = {"cpp_wrapper": True} if hogwild and self.device.type == "cpu" else None
-                try:
-                    steps = tuple(self._fallback(torch.compile(f, dynamic=True, options=options), f) for f in steps)
-                except Exception as e:  # noqa: BLE001 — no compiler back-end here: say so, keep going
-                    warnings.warn(f"torch.compile is not available ({e}); training without it", stacklevel=3)
+                from .word2vec_fast import compile_batch_steps
+
+                steps = compile_batch_steps(self, steps, hogwild)
             self._steps[hogwild] = steps
         return self._steps[hogwild]
-
-    def _fallback(self, compiled, eager):
-        """``compiled``, or ``eager`` from the first compilation error on (warned once).
-
-        Compilation happens at the first call (and again for new shapes); an error there (no C++
-        compiler, a compiler bug: torch 2.11's inductor failed on these steps on a GPU) stops
-        nothing: the batch runs eagerly. Graphs compile before they run, so a failure leaves
-        the vectors untouched (at worst, when a later piece of the step fails after an earlier
-        piece ran, one batch's output-vector update is applied twice).
-        """
-
-        def step(*args):
-            if not self._compile_failed:
-                try:
-                    return compiled(*args)
-                except torch._dynamo.exc.TorchDynamoException as e:
-                    self._compile_failed = True
-                    first = (str(e).strip().splitlines() or [""])[0][:200]
-                    warnings.warn(f"torch.compile failed on the word2vec batch step ({type(e).__name__}: {first}); "
-                                  "training goes on without it", stacklevel=2)
-            return eager(*args)
-
-        return step
 
     # ---- training ----------------------------------------------------------------------------
 
@@ -622,16 +640,13 @@ class Word2Vec:
         ``threads`` sets ``torch.set_num_threads`` during training: the operations of one batch
         are split over that many threads. ``workers > 1`` (CPU only) is word2vec's own way instead:
         that many Python threads each train on their own stretches of the corpus and write into the
-        shared vectors without locks (Hogwild, as word2vec.c and gensim's ``workers`` do), each
-        with one torch thread, on batches of ``batch_size // workers`` so that no more stale
-        updates are in flight at once than with one worker (CBOW loses quality otherwise). With
-        ``workers=1`` a run is reproducible; with more it is not. Compiled steps
-        (``config.compile``) run on one torch thread unless ``threads`` says otherwise: inductor's
-        multi-threaded version of the fused loop (atomic adds on shared rows) ran at a third to a
-        half of the one-thread speed on 2 cores. Use ``workers`` to use more cores.
+        shared vectors without locks (Hogwild, as word2vec.c and gensim's ``workers`` do; see
+        :func:`.word2vec_fast.train_hogwild`). With ``workers=1`` a run is reproducible; with more
+        it is not. Compiled steps (``config.compile``) run on one torch thread unless ``threads``
+        says otherwise: inductor's multi-threaded version of the fused loop (atomic adds on shared
+        rows) ran at a third to a half of the one-thread speed on 2 cores. Use ``workers`` to use
+        more cores.
         """
-        from tqdm.auto import tqdm
-
         cfg = self.config
         corpus = sentences if isinstance(sentences, EncodedCorpus) else self.encode(sentences)
         epochs = cfg.epochs if epochs is None else epochs
@@ -639,75 +654,27 @@ class Word2Vec:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        dev = self.device
-        if workers > 1 and dev.type != "cpu":
-            raise ValueError(f"workers > 1 (Hogwild threads) is for CPU training; on {dev.type} use workers=1")
+        if workers > 1 and self.device.type != "cpu":
+            raise ValueError(f"workers > 1 (Hogwild threads) is for CPU training; on {self.device.type} use workers=1")
         if workers > 1 and threads not in (None, 1):
             raise ValueError("with workers > 1 each worker runs one torch thread: leave threads unset")
-        if threads is None and cfg.compile and dev.type == "cpu":
-            threads = 1
-        seed = cfg.seed * 1000 + self.epochs_trained + 1
-        ids_all, sent_all = corpus.ids.to(dev), corpus.sentence.to(dev)
-        jobs = [(epoch, lo, hi) for epoch in range(epochs) for lo, hi in corpus.chunks(cfg.chunk_words)]
-        total = epochs * corpus.raw_words
-        history = History()
-        state = {"next": 0, "done": 0, "examples": 0, "step": 0}
-        lock = threading.Lock()
-        errors: list[BaseException] = []
-        batch = max(1, cfg.batch_size // workers)
-        bar = tqdm(total=total, unit="w", unit_scale=True, disable=not progress, desc=f"{cfg.arch}/{cfg.loss}")
+        run = _TrainingRun(self, corpus, epochs, progress)
+        try:
+            if workers > 1:
+                from .word2vec_fast import train_hogwild
 
-        def work(rank: int) -> None:
-            # worker 0 draws from the generator a one-worker run uses: workers=1 is the sequential run
-            gen = torch.Generator(device=dev).manual_seed(seed + 7919 * rank)
-            while True:
-                with lock:
-                    if errors or state["next"] == len(jobs):
-                        return
-                    epoch, lo, hi = jobs[state["next"]]
-                    state["next"] += 1
-                    done = state["done"]  # words finished so far (all workers): drives α
-                raw = int(corpus.raw_cum[hi] - corpus.raw_cum[lo])
-                a, b = int(corpus.offsets[lo]), int(corpus.offsets[hi])
-                n, loss = self._train_chunk(ids_all[a:b], sent_all[a:b], done, raw, total, gen, batch, workers > 1)
-                with lock:
-                    state["done"] += raw
-                    bar.update(raw)
-                    if n == 0:  # nothing left after subsampling
-                        continue
-                    state["examples"] += n
-                    state["step"] += 1
-                    history.train.append(
-                        {"step": state["step"], "epoch": epoch + self.epochs_trained, "words": state["done"],
-                         "loss": loss / n, "alpha": self._alpha(state["done"] / total)}
-                    )
-                    bar.set_postfix(loss=f"{history.train[-1]['loss']:.3f}", refresh=False)
-
-        def guarded(rank: int) -> None:
-            try:
-                work(rank)
-            except BaseException as e:  # noqa: BLE001 — handed to the caller after the join
-                with lock:
-                    errors.append(e)
-
-        start = time.perf_counter()
-        with num_threads(1 if workers > 1 else threads):
-            if workers == 1:
-                work(0)  # in the caller's thread: errors surface directly
+                train_hogwild(run, workers)
             else:
-                pool = [threading.Thread(target=guarded, args=(r,), name=f"word2vec-{r}") for r in range(workers)]
-                for t in pool:
-                    t.start()
-                for t in pool:
-                    t.join()
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        seconds = time.perf_counter() - start
-        bar.close()
-        if errors:
-            raise errors[0]
-        self.epochs_trained += epochs
-        return TrainReport(history=history, seconds=seconds, raw_words=total, examples=state["examples"])
+                if threads is None and cfg.compile and self.device.type == "cpu":
+                    threads = 1
+                gen = torch.Generator(device=self.device).manual_seed(run.seed)
+                with num_threads(threads):
+                    for epoch, lo, hi in run.jobs:  # the stretches of every epoch, in corpus order
+                        raw, n, loss = run.train_stretch(lo, hi, run.done, gen, cfg.batch_size)
+                        run.record(epoch, raw, n, loss)
+        finally:
+            run.bar.close()
+        return run.report()
 
     def _train_chunk(self, ids, sent, done: int, raw: int, total: int, gen: torch.Generator, batch: int,
                      hogwild: bool) -> tuple[int, float]:
