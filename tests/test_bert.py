@@ -351,3 +351,11 @@ def test_course_checkpoint_into_a_task_head(tmp_path):
         assert torch.equal(clf.bert(ids)[0], pre.bert(ids)[0])  # the encoder came across, the classifier is new
     with pytest.raises(FileNotFoundError, match="07"):
         load_bert_checkpoint(tmp_path / "nothing")
+    # fine-tuning with another dropout than pre-training: the same weights, the config as asked
+    clf, _ = load_bert_checkpoint(tmp_path / "ckpt", BertForSequenceClassification, verbose=False, n_classes=3,
+                                  config={"dropout": 0.3, "attn_dropout": 0.2})
+    assert (clf.config.dropout, clf.config.attn_dropout) == (0.3, 0.2) and clf.drop.p == 0.3
+    with torch.no_grad():
+        assert torch.equal(clf.bert(ids)[0], pre.bert(ids)[0])  # eval mode: dropout plays no part
+    with pytest.raises(ValueError, match="unknown BertConfig fields"):
+        load_bert_checkpoint(tmp_path / "ckpt", verbose=False, config={"drop_out": 0.1})

@@ -293,9 +293,14 @@ def save_bert_checkpoint(model: nn.Module, directory: str | os.PathLike, tokeniz
 
 
 def load_bert_checkpoint(directory: str | os.PathLike, model_cls: type[nn.Module] = BertModel, verbose: bool = True,
-                         **head_kwargs):
+                         config: Mapping | None = None, **head_kwargs):
     """(model, tokenizer or None) from :func:`save_bert_checkpoint`'s folder, into any BERT class:
-    the encoder's weights always fit; heads the checkpoint lacks stay freshly initialised."""
+    the encoder's weights always fit; heads the checkpoint lacks stay freshly initialised.
+
+    ``config`` changes fields of the saved :class:`BertConfig` that do not change the weights'
+    shapes, as HF's ``from_pretrained(..., hidden_dropout_prob=0.1)`` does: for example
+    ``config={"dropout": 0.1, "attn_dropout": 0.1}`` to fine-tune with BERT's dropout a model
+    pre-trained without it (chapter 07's cpu preset)."""
     from safetensors.torch import load_file
 
     directory = Path(directory)
@@ -305,7 +310,7 @@ def load_bert_checkpoint(directory: str | os.PathLike, model_cls: type[nn.Module
             "chapter 07 writes one with save_bert_checkpoint(...)"
         )
     meta = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    cfg = BertConfig.from_dict(meta["bert_config"])
+    cfg = BertConfig.from_dict({**meta["bert_config"], **(config or {})})
     model = model_cls(cfg, **head_kwargs)
     sd = load_file(str(directory / "model.safetensors"))
     if isinstance(model, BertModel):
