@@ -376,7 +376,7 @@ print("ScalarMix at initialisation = the plain mean of the layers:", torch.allcl
 # The notes say different tasks learn different proportions; here is the measurement.
 
 # %%
-from ptm_course.encoders import ScalarMix
+from ptm_course.encoders import balanced_indices, train_probe
 
 probe_sents = valid_sents[: ctx.pick(smoke=len(valid_sents), cpu=3_000, gpu=len(valid_sents))]
 DETERMINERS = ("the", "a", "an")
@@ -399,44 +399,13 @@ feats = (feats - feats.mean(1, keepdim=True)) / feats.std(1, keepdim=True).clamp
 print(f"{feats.shape[1]:,} tokens; capitalised {sum(cap) / len(cap):.1%}, after a determiner {sum(after_det) / len(after_det):.1%}")
 
 
-def balanced(labels, seed, per_word=False):
-    """Indices with as many positives as negatives (within every word type if ``per_word``), shuffled."""
-    g = torch.Generator().manual_seed(seed)
-    groups = {}
-    for i, (w, lab) in enumerate(zip(words, labels)):
-        groups.setdefault(w if per_word else "", ([], []))[int(lab)].append(i)
-    idx = []
-    for neg, pos in groups.values():
-        n = min(len(neg), len(pos))
-        idx += [torch.tensor(neg)[torch.randperm(len(neg), generator=g)[:n]], torch.tensor(pos)[torch.randperm(len(pos), generator=g)[:n]]] if n else []
-    idx = torch.cat(idx)
-    return idx[torch.randperm(len(idx), generator=g)]
-
-
-def train_probe(x, labels, steps, per_word=False):
-    """A ScalarMix over the K layers of ``x`` (K, N, D) and a linear classifier, trained on 80 % of
-    the balanced tokens; returns (the mix's weights, accuracy on the other 20 %)."""
-    idx, y = balanced(labels, ctx.seed, per_word), torch.tensor(labels).long()
-    split = int(0.8 * len(idx))
-    tr, te = idx[:split], idx[split:]
-    torch.manual_seed(ctx.seed)
-    mix, clf = ScalarMix(x.size(0)), torch.nn.Linear(x.size(-1), 2)
-    opt = torch.optim.Adam([*mix.parameters(), *clf.parameters()], lr=1e-2)
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(clf(mix(x[:, tr])), y[tr])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        acc = float((clf(mix(x[:, te])).argmax(-1) == y[te]).float().mean())
-    return mix.weights().detach(), acc
-
-
+# The probe (ELMo's recipe: a ScalarMix over the layers, then a linear classifier) and the
+# per-word balancing are the package's: ptm_course.encoders.probing.
 probe_steps = ctx.pick(smoke=200, cpu=400, gpu=400)
-print(f"balanced per word: {len(balanced(after_det, ctx.seed, per_word=True)):,} tokens for 'after a determiner?'")
-mix_cap, acc_cap = train_probe(feats, cap, probe_steps)
-mix_det, acc_det = train_probe(feats, after_det, probe_steps, per_word=True)
-_, acc_det_token = train_probe(feats[:1], after_det, probe_steps, per_word=True)
+print(f"balanced per word: {len(balanced_indices(after_det, groups=words, seed=ctx.seed)):,} tokens for 'after a determiner?'")
+mix_cap, acc_cap = train_probe(feats, cap, probe_steps, seed=ctx.seed)
+mix_det, acc_det = train_probe(feats, after_det, probe_steps, groups=words, seed=ctx.seed)
+_, acc_det_token = train_probe(feats[:1], after_det, probe_steps, groups=words, seed=ctx.seed)
 print(f"capitalised?       accuracy {acc_cap:.1%}, layer weights s = {mix_cap.numpy().round(3)}")
 print(f"after determiner?  accuracy {acc_det:.1%}, layer weights s = {mix_det.numpy().round(3)}")
 print(f"after determiner?  from the token layer alone: {acc_det_token:.1%} (the word alone does not know)")
@@ -480,7 +449,7 @@ if ctx.preset.name != "smoke":  # the smoke biLM (100 steps) has learnt too litt
 # %%
 d = feats.size(-1) // 2
 halves = {"forward": feats[2:, :, :d], "backward": feats[2:, :, d:], "both": feats[2:]}
-directions = {task: {name: train_probe(x, labels, probe_steps, per_word=True)[1] for name, x in halves.items()}
+directions = {task: {name: train_probe(x, labels, probe_steps, groups=words, seed=ctx.seed)[1] for name, x in halves.items()}
               for task, labels in {"after a determiner?": after_det, "before a determiner?": before_det}.items()}
 for task, accs in directions.items():
     print(f"{task:21s}", "  ".join(f"{name} {acc:.1%}" for name, acc in accs.items()))

@@ -4,6 +4,8 @@
 - :mod:`.rnn` — the RNN and LSTM cells written out, gradient/state measurements, the LSTM LM
   with truncated BPTT;
 - :mod:`.elmo` — character ids, CharCNN + Highway, the biLM, ScalarMix;
+- :mod:`.probing` — which layers a task reads: a ScalarMix probe on frozen features, with
+  examples balanced per word so that the word alone predicts nothing;
 - :mod:`.long_range` — how far back a recurrence and self-attention reach: gradient against
   distance, the recall task.
 """
@@ -54,6 +56,7 @@ from .encoders import (
     shuffle_tokens,
     time_forward_backward,
 )
+from .probing import balanced_indices, train_probe
 from .rnn import (
     BPTTBatches,
     LMBatch,
@@ -77,5 +80,6 @@ __all__ = [
     "shuffle_tokens", "time_forward_backward",
     "BPTTBatches", "LMBatch", "LSTMCell", "LSTMLM", "LSTMLMConfig", "RNNCell", "TBPTTLoss", "evaluate_lm",
     "gradient_vs_distance", "state_changes", "unroll",
+    "balanced_indices", "train_probe",
     "READER_KINDS", "LastTokenReader", "input_gradient_vs_distance", "recall_accuracy", "recall_batches", "recall_loss",
 ]
