@@ -51,7 +51,6 @@ ctx = setup_notebook(seed=0)
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -58,7 +58,6 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ptm_course.embeddings import (
     Word2Vec,
@@ -67,7 +66,6 @@ from ptm_course.embeddings import (
     evaluate_analogies,
     evaluate_word_pairs,
     explorer,
-    hierarchical_softmax_loss,
     hs_log_probs,
     huffman_tree,
     keep_probability,
@@ -78,7 +76,6 @@ from ptm_course.embeddings import (
     wikitext_sentences,
 )
 from ptm_course.embeddings.word2vec import time_output_layer
-from ptm_course.viz import plot_history
 
 # every size in this notebook comes from the run preset
 MAX_LINES = ctx.pick(smoke=4_000, cpu=None, gpu=None)  # None = all 36,718 lines of WikiText-2 train

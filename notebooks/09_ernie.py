@@ -153,13 +153,12 @@ selected_inline = torch.isin(units, chosen) & (units >= 0)  # every token of a c
 print("".join(t if not s else "＿" for t, s in zip(ex.tokens[1:-1], selected_inline[1:-1].tolist())))
 
 # %% [markdown]
-# The package's `select_units` does the same for a batch (vectorised), and `mask_units` adds
-# BERT's 80/10/10 through the very `corrupt` function that `mask_tokens` uses. Check the
-# properties on a batch: every unit all-or-nothing, 15 % of the units, specials never chosen:
+# The package's `select_units` (in `ptm_course.data.masking`) does the same for a batch
+# (vectorised), and `mask_units` adds BERT's 80/10/10 through the very `corrupt` function that
+# `mask_tokens` uses; `collate_units` calls them. Check the properties on a batch: every unit
+# all-or-nothing, 15 % of the units, specials never chosen:
 
 # %%
-from ptm_course.data.masking import mask_units, select_units
-
 exs = [encode_units(tok, r["words"], char_units(r["words"], "word"), max_len=64) for r in train_rows.select(range(256))]
 batch = collate_units(exs, sp, V, generator=torch.Generator().manual_seed(1))
 sel = batch["mlm_labels"] != -100
@@ -226,7 +225,6 @@ assert acc_bigram["char"] > acc_bigram["word"]
 #   entities — a third of the sentences each (ERNIE 1.0 mixed the levels in stages).
 
 # %%
-import math
 from functools import partial
 
 from torch.utils.data import DataLoader

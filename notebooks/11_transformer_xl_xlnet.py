@@ -109,7 +109,6 @@ import numpy as np
 import torch
 
 from ptm_course.models.transformer_xl import (
-    RelativeMultiHeadAttention,
     rel_shift,
     rel_shift_reference,
     relative_distances,
@@ -449,7 +448,6 @@ from ptm_course.models.xlnet import (
     permutation_masks,
     query_stream_mask,
     sample_order,
-    target_masks,
 )
 
 T_DEMO, N_PRED = 8, 3
