@@ -34,7 +34,7 @@
 # 3. train GloVe on WikiText-2 and compare it with word2vec on the same corpus: quality and cost —
 #    the "local window vs global matrix" column of the notes' table, measured.
 #
-# **Time.** The `cpu` preset took 262<!-- notebook_runtimes.json:03_glove.cpu.seconds:.0f --> s end to end on
+# **Time.** The `cpu` preset took 252<!-- notebook_runtimes.json:03_glove.cpu.seconds:.0f --> s end to end on
 # 2 CPU cores (`python benchmarks/run_notebook.py notebooks/03_glove.ipynb --preset cpu`).
 #
 # **Glossary** (术语表): every term of the notes in Chinese and English, with the chapter that teaches it — [docs/glossary.md](../docs/glossary.md).
@@ -224,7 +224,7 @@ assert torch.allclose(G[0], 1 + t_i**2)  # the running sum grew by the squared s
 
 # %%
 glove = GloVe(vocab, GloVeConfig(dim=100, window=WINDOW, x_max=X_MAX, epochs=GLOVE_EPOCHS), device=ctx.device)
-glove_report = glove.fit(X, threads=THREADS)
+glove_report = glove.fit(X)  # one torch thread on a CPU: GloVe.fit's docstring says why
 print(glove_report)
 costs = [r["cost"] for r in glove_report.history.train]
 plt.figure(figsize=(4.5, 3))

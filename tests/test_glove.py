@@ -188,6 +188,30 @@ def test_fit_lowers_cost_and_recovers_clusters():
     assert same > other + 0.3
 
 
+def test_fit_runs_on_one_torch_thread_on_a_cpu_unless_told(monkeypatch):
+    """Split over threads, GloVe's small batch operations wait at barriers (benchmarks/glove_threads.py)."""
+    from scipy import sparse
+
+    import ptm_course.embeddings.glove as glove_module
+
+    seen = []
+    real_step = glove_module.glove_adagrad_step
+
+    def step(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(glove_module, "glove_adagrad_step", step)
+    X = sparse.csr_matrix(np.array([[0.0, 3.0, 1.0], [3.0, 0.0, 2.0], [1.0, 2.0, 0.0]]))
+    before = torch.get_num_threads()
+    model = GloVe(Vocab(["a", "b", "c"], [3, 2, 1], unk_token=None), GloVeConfig(dim=2, epochs=2))
+    model.fit(X, progress=False)
+    assert set(seen) == {1} and torch.get_num_threads() == before  # restored afterwards
+    seen.clear()
+    model.fit(X, progress=False, threads=2)
+    assert set(seen) == {2}
+
+
 def test_bad_input():
     with pytest.raises(ValueError):
         GloVeConfig(dim=0)

@@ -265,7 +265,14 @@ class GloVe:
         return f"GloVe(vocab={len(self.vocab)}, dim={c.dim}, x_max={c.x_max}, eta={c.eta}, device={self.device})"
 
     def fit(self, X: sparse.spmatrix, epochs: int | None = None, progress: bool = True, threads: int | None = None) -> GloVeReport:
-        """AdaGrad over the non-zero cells of ``X``, shuffled each epoch, ``batch_size`` at a time."""
+        """AdaGrad over the non-zero cells of ``X``, shuffled each epoch, ``batch_size`` at a time.
+
+        ``threads``: torch threads during training; on a CPU the default is **one**. A batch step
+        is a dozen small operations on 4,096 records, and split over threads each ends at a
+        barrier where all wait for the slowest: on chapter 03's problem two threads were slower than
+        one on a quiet 2-core machine, and several times slower while another process kept a core
+        busy (``benchmarks/glove_threads.py``; the numbers are in ``benchmarks/README.md``).
+        """
         from tqdm.auto import tqdm
 
         cfg = self.config
@@ -285,6 +292,8 @@ class GloVe:
         history = History()
         bar = tqdm(total=epochs * n, unit="rec", unit_scale=True, disable=not progress, desc="GloVe")
         start = time.perf_counter()
+        if threads is None and dev.type == "cpu":
+            threads = 1
         with num_threads(threads):
             for epoch in range(epochs):
                 order = torch.randperm(n, generator=gen, device=dev)  # a new order each epoch (glove's shuffle runs once)
