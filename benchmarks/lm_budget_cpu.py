@@ -6,6 +6,7 @@ the validation perplexities the notebook quotes.
 
     OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py            # all models, ~25 min on 1 thread
     OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py --only lstm
+    OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py --out benchmarks/results/lm_budget_cpu.json
 
 Training is resumable: checkpoints go to --runs (default runs/lm_budget), so an interrupted
 run continues where it stopped when started again (a resume restarts the LSTM's carried
@@ -15,6 +16,8 @@ hidden state at the resumed batch, the only difference from an uninterrupted run
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import time
 
 import torch
@@ -23,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ptm_course.data import Vocab, load, ngram_examples, wikitext_tokens
 from ptm_course.embeddings.nnlm import NNLM, NNLMConfig, nnlm_loss
 from ptm_course.encoders import BPTTBatches, LSTMLM, LSTMLMConfig, TBPTTLoss, evaluate_lm
+from ptm_course.io import atomic_write_json
 from ptm_course.metrics import lm_mean_nll, perplexity
 from ptm_course.models import CountBigramLM
 from ptm_course.train import fit
@@ -34,6 +38,7 @@ def main() -> None:
     ap.add_argument("--only", choices=["counts", "nnlm", "lstm"], help="run one model only")
     ap.add_argument("--steps", type=int, default=1_000)
     ap.add_argument("--runs", default="runs/lm_budget", help="checkpoint folder (resumable)")
+    ap.add_argument("--out", default=None, help="also write the rows as JSON here (atomically)")
     args = ap.parse_args()
 
     set_seed(0)
@@ -71,6 +76,13 @@ def main() -> None:
     print("\n| model | parameters | validation perplexity | seconds |\n|---|---|---|---|")
     for name, params, ppl, secs in rows:
         print(f"| {name} | {params} | {ppl:.1f} | {secs:.0f} |")
+    if args.out:
+        atomic_write_json(args.out, {
+            "command": "OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py", "steps": steps, "vocab": V,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(),
+            "rows": [{"model": name, "parameters": params, "valid_ppl": ppl, "seconds": secs}
+                     for name, params, ppl, secs in rows]})
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ threads. Two files come out, both written atomically:
 * ``benchmarks/results/notebook_runtimes.json`` — the end-to-end wall time of each chapter at
   each preset it was run at, with the command and the machine (what the README's table quotes).
 
-A failing cell stops the run with the cell's error, and nothing is written.
+A failing cell stops the run with the cell's error, and neither file is written; with
+``--save-executed`` the notebook as far as it ran (outputs and per-cell timing up to the failing
+cell, its traceback included) is still saved there, so a long failed run can be read, not rerun.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ptm_course.io import atomic_write_json  # noqa: E402
+from ptm_course.io import atomic_write_json, atomic_write_text  # noqa: E402
 from ptm_course.notebook import RESULTS_ENV  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -62,6 +64,9 @@ def main() -> None:
         client.execute()
     except CellExecutionError as err:
         print(f"{args.notebook} failed after {time.time() - t0:.0f} s:\n{err}", file=sys.stderr)
+        if args.save_executed:
+            save(nb, args.save_executed)
+            print(f"the notebook as far as it ran: {args.save_executed}", file=sys.stderr)
         sys.exit(1)
     seconds = time.time() - t0
     recorded = json.loads(Path(tmp).read_text(encoding="utf-8")) if Path(tmp).exists() else {}
@@ -78,8 +83,15 @@ def main() -> None:
                                                   "machine": machine, "date": stamp}
     atomic_write_json(RUNTIMES, dict(sorted(runtimes.items())))
     if args.save_executed:
-        nbformat.write(nb, args.save_executed)
+        save(nb, args.save_executed)
     print(f"{name} at preset {args.preset}: {seconds / 60:.1f} min; {len(recorded)} recorded values")
+
+
+def save(nb, path: Path) -> None:
+    """Write the executed notebook atomically."""
+    import nbformat
+
+    atomic_write_text(path, nbformat.writes(nb))
 
 
 if __name__ == "__main__":

@@ -100,3 +100,44 @@ def test_pretraining_script_runs_notebook_07_settings(preset):
     assert ast.unparse(cfg.func) == "BertConfig.small"
     model = {kw.arg: ast.literal_eval(kw.value) for kw in cfg.keywords if kw.arg not in ("vocab_size", "max_len")}
     assert model == script["model"]
+
+
+def test_a_failing_notebook_run_keeps_the_notebook_as_far_as_it_ran(tmp_path):
+    """``run_notebook.py --save-executed``: a failed run still leaves the outputs it produced
+    (and the traceback) to read, and writes no runtime or results file."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('first cell ran')"),
+                                         nbformat.v4.new_code_cell("raise ValueError('broken on purpose')"),
+                                         nbformat.v4.new_code_cell("print('never')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path, saved = tmp_path / "broken.ipynb", tmp_path / "executed.ipynb"
+    nbformat.write(nb, path)
+    runtimes = ROOT / "benchmarks" / "results" / "notebook_runtimes.json"
+    before = runtimes.read_bytes()
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run_notebook.py"), str(path), "--preset", "smoke",
+                        "--save-executed", str(saved)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1
+    assert "broken on purpose" in p.stderr and f"as far as it ran: {saved}" in p.stderr
+    cells = nbformat.read(saved, as_version=4).cells
+    assert cells[0].outputs[0]["text"] == "first cell ran\n"
+    assert cells[1].outputs[0]["output_type"] == "error" and cells[1].outputs[0]["ename"] == "ValueError"
+    assert cells[2].outputs == []
+    assert runtimes.read_bytes() == before
+    assert not (ROOT / "benchmarks" / "results" / "notebooks" / "broken_smoke.json").exists()
+
+
+def test_glove_threads_benchmark_times_every_load_and_thread_count(tmp_path):
+    import json
+
+    out = tmp_path / "g.json"
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "glove_threads.py"), "--max-lines", "1500",
+                        "--repeat", "1", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    result = json.loads(out.read_text(encoding="utf-8"))
+    cores = os.cpu_count() or 1
+    assert [(r["load"], r["threads"]) for r in result["rows"]] == [
+        (load, t) for load in ("quiet", "one core busy") for t in sorted({1, cores})]
+    assert all(r["seconds_per_epoch"] > 0 and len(r["all_seconds"]) == 1 for r in result["rows"])
+    assert set(result["all_over_one_thread"]) == {"quiet", "one core busy"}
+    assert "--max-lines 1500" in result["command"]
