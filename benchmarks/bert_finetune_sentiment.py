@@ -5,7 +5,7 @@ The figure notebook 08 quotes: the full 6-layer all-MiniLM-L6-v2 (offline, from 
 lr 1e-4, max length 64, then validation accuracy on 300 held-out reviews; and the same run
 from random weights with the same configuration.
 
-    OMP_NUM_THREADS=1 python benchmarks/bert_finetune_sentiment.py            # both starts, ~20 min on 1 CPU thread
+    OMP_NUM_THREADS=1 python benchmarks/bert_finetune_sentiment.py            # both starts (a few minutes each)
     OMP_NUM_THREADS=1 python benchmarks/bert_finetune_sentiment.py --start pre-trained
     OMP_NUM_THREADS=1 python benchmarks/bert_finetune_sentiment.py --out benchmarks/results/bert_finetune_sentiment_cpu.json
 """
