@@ -4,7 +4,7 @@ Mirrors section 4 of notebooks/05_rnn_lstm.py with the `cpu` preset's sizes (400
 tokens, vocabulary 8,001, 1,000 steps of 20 x 35 tokens, the full validation set) and prints
 the validation perplexities the notebook quotes.
 
-    OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py            # all models, ~25 min on 1 thread
+    OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py            # all models, minutes on 1 thread
     OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py --only lstm
     OMP_NUM_THREADS=1 python benchmarks/lm_budget_cpu.py --out benchmarks/results/lm_budget_cpu.json
 
