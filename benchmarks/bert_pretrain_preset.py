@@ -5,11 +5,12 @@
     python benchmarks/bert_pretrain_preset.py --preset cpu --bundle .gpudata/bert07.pt   # a machine without `datasets`
 
 Notebook 07's section 6 with the sizes and hyper-parameters of ``--preset`` (the WordPiece
-vocabulary, NSP pairs of length 128, ``BertConfig.small``, batch, steps, learning rate, warm-up,
+vocabulary, NSP pairs of 96 tokens at cpu and 128 at gpu, ``BertConfig.small`` (dropout off at
+cpu), batch, steps, learning rate, warm-up,
 evaluation on the first pairs with fixed masks), so that the curves the notebook describes can
 be measured where the notebook's other cells (MiniLM weights, widgets) are not available. The
-cpu preset takes about 20 minutes on 2 CPU cores and under a minute on a GPU (bf16 autocast
-there). Prints the validation metrics at every evaluation and writes them as JSON with ``--out``.
+run's time on the 2-core build machine is in ``benchmarks/README.md`` (on a GPU: bf16 autocast).
+Prints the validation metrics at every evaluation and writes them as JSON with ``--out``.
 """
 
 from __future__ import annotations
